@@ -1,0 +1,172 @@
+"""The bus contract shared by the RabbitMQ and in-memory adapters.
+
+Semantics (architecture: queues and delivery guarantees), identical in both adapters
+and proven by one contract test suite:
+- one topic exchange; each consumer has its own durable queue ``<service>.<purpose>``
+  bound to the routing keys it needs (``*`` one word, ``#`` zero or more);
+- ``publish`` returns only once the broker confirmed; otherwise it raises;
+- a handler's message is acked only after the handler returned;
+- a handler that raises → the message is requeued, bounded by the delivery limit, then
+  dead-lettered to ``<queue>.dead``;
+- a message that fails validation (not a CloudEvent, unknown type, bad payload) or whose
+  handler raises :class:`PermanentError` is parked in ``<queue>.dead`` at once.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+from pydantic import ValidationError
+
+from ..events import CloudEvent, UnknownEventType
+from ..metrics import DEAD_LETTERED, HANDLED, HANDLER_FAILED, HANDLER_SECONDS
+
+Handler = Callable[[CloudEvent], Awaitable[None]]
+EXCHANGE = "chatbot"
+DEAD_LETTER_EXCHANGE = "chatbot.dlx"
+
+log = structlog.get_logger("chatbot.bus")
+
+
+class PermanentError(Exception):
+    """Raised by a handler for a message that can never succeed: park it at once."""
+
+
+class PublishError(RuntimeError):
+    """The broker did not confirm a publish (nack, timeout, connection lost)."""
+
+
+class InvalidMessage(ValueError):
+    pass
+
+
+def dead_queue_name(queue: str) -> str:
+    return f"{queue}.dead"
+
+
+def parse_message(body: bytes) -> CloudEvent:
+    """Validate the envelope and the typed payload; raise :class:`InvalidMessage`."""
+    try:
+        event = CloudEvent.model_validate_json(body)
+        event.payload()
+    except (ValidationError, UnknownEventType, ValueError) as exc:
+        raise InvalidMessage(str(exc)[:500]) from exc
+    return event
+
+
+@dataclass
+class Subscription:
+    queue: str
+    keys: list[str]
+    handler: Handler
+    prefetch: int
+    single_active: bool = False
+    service: str = field(default="")
+
+
+class Outcome:
+    ACK = "ack"
+    REQUEUE = "requeue"
+    PARK = "park"
+
+
+async def run_handler(sub: Subscription, body: bytes, delivery_count: int, delivery_limit: int) -> str:
+    """Validate and run one delivery; return what to do with the message.
+
+    Shared by both adapters so their behaviour cannot drift apart.
+    """
+    try:
+        event = parse_message(body)
+    except InvalidMessage as exc:
+        log.warning("message.invalid", queue=sub.queue, error=str(exc))
+        DEAD_LETTERED.labels(queue=sub.queue, reason="invalid").inc()
+        return Outcome.PARK
+    with structlog.contextvars.bound_contextvars(
+        service=sub.service or sub.queue.split(".")[0],
+        event_id=event.id,
+        event_type=event.type,
+        correlationid=event.correlationid,
+    ):
+        started = time.perf_counter()
+        try:
+            await sub.handler(event)
+        except PermanentError as exc:
+            log.error("handler.permanent_failure", queue=sub.queue, error=str(exc))
+            DEAD_LETTERED.labels(queue=sub.queue, reason="permanent").inc()
+            return Outcome.PARK
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any handler failure is retried
+            HANDLER_FAILED.labels(queue=sub.queue).inc()
+            last = delivery_count >= delivery_limit
+            log.warning(
+                "handler.failed",
+                queue=sub.queue,
+                error=repr(exc)[:300],
+                delivery_count=delivery_count,
+                dead_lettered=last,
+            )
+            if last:
+                DEAD_LETTERED.labels(queue=sub.queue, reason="delivery_limit").inc()
+            # A short pause before the requeue so a transient outage does not burn
+            # the whole delivery limit in milliseconds.
+            await asyncio.sleep(min(0.05 * 2**delivery_count, 2.0))
+            return Outcome.REQUEUE
+        finally:
+            HANDLER_SECONDS.labels(queue=sub.queue).observe(time.perf_counter() - started)
+        HANDLED.labels(queue=sub.queue).inc()
+        return Outcome.ACK
+
+
+class Bus(abc.ABC):
+    """Publish/subscribe with at-least-once delivery (see the module docstring)."""
+
+    def __init__(self, *, prefetch: int = 32, delivery_limit: int = 5) -> None:
+        self.default_prefetch = prefetch
+        self.delivery_limit = delivery_limit
+        self.subscriptions: list[Subscription] = []
+
+    def subscribe(
+        self,
+        queue: str,
+        keys: list[str],
+        handler: Handler,
+        *,
+        prefetch: int | None = None,
+        single_active: bool = False,
+        service: str = "",
+    ) -> None:
+        """Register a consumer; messages flow after :meth:`start_consuming`."""
+        self.subscriptions.append(
+            Subscription(queue, keys, handler, prefetch or self.default_prefetch, single_active, service)
+        )
+
+    @abc.abstractmethod
+    async def connect(self) -> None: ...
+
+    @abc.abstractmethod
+    async def publish(self, event: CloudEvent) -> None:
+        """Publish and wait for the broker's confirm; raise :class:`PublishError`."""
+
+    @abc.abstractmethod
+    async def declare(self) -> None:
+        """Declare the queues of all subscriptions (so nothing published is lost
+        before consumers start)."""
+
+    @abc.abstractmethod
+    async def start_consuming(self) -> None: ...
+
+    @abc.abstractmethod
+    async def stop_consuming(self) -> None:
+        """Stop taking new messages and wait for in-flight handlers to finish."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> bool: ...

@@ -1,0 +1,17 @@
+"""Prometheus metrics every service exposes on ``/metrics`` (T3).
+
+Labelled by queue (whose name starts with the service) so one process running every
+service (the demo) and one process per service report the same series.
+"""
+
+from prometheus_client import Counter, Histogram
+
+HANDLED = Counter("chatbot_messages_handled_total", "Messages handled successfully", ["queue"])
+HANDLER_FAILED = Counter("chatbot_messages_failed_total", "Handler failures (requeued)", ["queue"])
+DEAD_LETTERED = Counter(
+    "chatbot_messages_dead_lettered_total", "Messages parked in <queue>.dead", ["queue", "reason"]
+)
+HANDLER_SECONDS = Histogram("chatbot_handler_seconds", "Handler latency", ["queue"])
+PUBLISHED = Counter("chatbot_events_published_total", "Events published and confirmed", ["type"])
+VIBER_CALLS = Counter("chatbot_viber_api_calls_total", "Viber API calls by method and status", ["method", "status"])
+WEBHOOK_CALLBACKS = Counter("chatbot_webhook_callbacks_total", "Viber callbacks by event and outcome", ["event", "outcome"])

@@ -1,0 +1,137 @@
+"""Service runner: one obvious place where a service starts, stops and gets its
+resources (aiohttp-demos style).
+
+Lifecycle: connect bus → prepare store → declare queues → serve HTTP → consume →
+started hooks. Shutdown on SIGTERM/SIGINT: not ready → stop consuming and finish
+in-flight handlers → stop hooks → stop HTTP → close bus and store.
+
+Every service serves ``/healthz`` (alive), ``/readyz`` (broker and DB reachable) and
+``/metrics`` (Prometheus) (T3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .bus import Bus, create_bus
+from .logging import configure_logging
+from .settings import Settings
+from .store import Store, open_store
+
+Hook = Callable[[], Awaitable[None]]
+log = structlog.get_logger("chatbot.runner")
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        *,
+        port: int,
+        bus: Bus | None = None,
+        store: Store | None = None,
+        database: str | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.port = port
+        self.bus = bus or create_bus(
+            settings.amqp_url,
+            name=name,
+            prefetch=settings.bus_prefetch,
+            delivery_limit=settings.bus_delivery_limit,
+            confirm_timeout=settings.bus_confirm_timeout,
+        )
+        self.store = store or open_store(settings.mongodb_url, database or name.replace("-", "_"))
+        self.app = web.Application(client_max_size=settings.webhook_max_body)
+        self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/readyz", self._readyz)
+        self.app.router.add_get("/metrics", self._metrics)
+        self.on_prepare: list[Hook] = []  # before consuming (indexes, caches)
+        self.on_started: list[Hook] = []  # after consuming (e.g. set_webhook)
+        self.on_stopping: list[Hook] = []  # after consuming stopped, before closing
+        self._runner: web.AppRunner | None = None
+        self._ready = False
+        self.bound_port: int | None = None
+
+    def subscribe(self, queue: str, keys: list[str], handler, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self.bus.subscribe(queue, keys, handler, service=self.name, **kwargs)
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "service": self.name})
+
+    async def _readyz(self, _request: web.Request) -> web.Response:
+        checks = {"started": self._ready, "broker": await self.bus.ping(), "database": await self.store.ping()}
+        ok = all(checks.values())
+        return web.json_response({"status": "ready" if ok else "not ready", **checks}, status=200 if ok else 503)
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def start(self, host: str = "0.0.0.0") -> None:
+        structlog.contextvars.bind_contextvars(service=self.name)
+        await self.bus.connect()
+        for hook in self.on_prepare:
+            await hook()
+        await self.bus.declare()
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, self.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+        await self.bus.start_consuming()
+        for hook in self.on_started:
+            await hook()
+        self._ready = True
+        log.info("service.started", port=self.bound_port)
+
+    async def stop(self) -> None:
+        self._ready = False
+        log.info("service.stopping")
+        await self.bus.stop_consuming()
+        for hook in self.on_stopping:
+            try:
+                await hook()
+            except Exception as exc:  # noqa: BLE001 - shutdown must go on
+                log.warning("service.stop_hook_failed", error=repr(exc))
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.bus.close()
+        await self.store.close()
+        log.info("service.stopped")
+
+
+async def serve_until_signalled(*runtimes: ServiceRuntime, host: str = "0.0.0.0",
+                                after_start: Hook | None = None) -> None:
+    """Start the runtimes, wait for SIGTERM/SIGINT, stop them in reverse order."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    started: list[ServiceRuntime] = []
+    try:
+        for runtime in runtimes:
+            await runtime.start(host)
+            started.append(runtime)
+        if after_start is not None:
+            await after_start()
+        await stop.wait()
+    finally:
+        for runtime in reversed(started):
+            await runtime.stop()
+
+
+def run_service(build: Callable[[Settings], ServiceRuntime], settings: Settings) -> None:
+    """Entry point body for ``python -m <service>``."""
+    configure_logging(build.__module__.split(".")[0], settings.log_level, settings.log_format)
+    runtime = build(settings)
+    asyncio.run(serve_until_signalled(runtime))

@@ -1,0 +1,52 @@
+"""Configuration from environment variables (pydantic-settings).
+
+Every variable here is documented in the README with its default. URLs select
+implementations: ``AMQP_URL=memory://`` → in-process bus, ``amqp://…`` → RabbitMQ;
+``MONGODB_URL=memory://`` → in-memory store, ``mongodb://…`` → MongoDB.
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VIBER_PUBLIC_API = "https://chatapi.viber.com/pa"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    amqp_url: str = "memory://"
+    mongodb_url: str = "memory://"
+    log_level: str = "INFO"
+    log_format: str = "json"  # json | console
+
+    # bus tuning
+    bus_prefetch: int = 32
+    bus_delivery_limit: int = 5
+    bus_confirm_timeout: float = 10.0
+
+    # gateway
+    gateway_port: int = 8080
+    viber_auth_token: str = "demo-token"
+    viber_api_url: str = VIBER_PUBLIC_API
+    viber_webhook_url: str | None = None
+    viber_sender_name: str = "Контактний центр"
+    viber_sender_avatar: str | None = None
+    webhook_max_body: int = 65536
+    viber_bulk_calls_per_10s: int = 450  # Viber allows 500 broadcast calls per 10 s
+    viber_replies_per_second: float = 200.0
+
+    # other services' HTTP ports (health, readiness, metrics)
+    dialog_port: int = 8081
+    contactcenter_sync_port: int = 8082
+    notifier_port: int = 8083
+
+    # dialog
+    dialog_data_dir: str | None = None  # per-city data; default: packaged Khmelnytskyi data
+
+    # inbox de-duplication memory
+    inbox_ttl_days: int = 7
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]
