@@ -132,6 +132,6 @@ async def serve_until_signalled(*runtimes: ServiceRuntime, host: str = "0.0.0.0"
 
 def run_service(build: Callable[[Settings], ServiceRuntime], settings: Settings) -> None:
     """Entry point body for ``python -m <service>``."""
-    configure_logging(build.__module__.split(".")[0], settings.log_level, settings.log_format)
     runtime = build(settings)
+    configure_logging(runtime.name, settings.log_level, settings.log_format)
     asyncio.run(serve_until_signalled(runtime))

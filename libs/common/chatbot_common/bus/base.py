@@ -170,3 +170,11 @@ class Bus(abc.ABC):
 
     @abc.abstractmethod
     async def ping(self) -> bool: ...
+
+    @abc.abstractmethod
+    async def publish_raw(self, key: str, body: bytes) -> None:
+        """Publish bytes as they are (replay tooling and tests of invalid input)."""
+
+    @abc.abstractmethod
+    async def dead_letters(self, queue: str) -> list[bytes]:
+        """Take the messages parked in ``<queue>.dead`` (tests and ops tooling)."""

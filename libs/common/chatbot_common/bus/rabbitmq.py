@@ -106,6 +106,28 @@ class RabbitBus(Bus):
             raise PublishError(f"publish of {event.type} not confirmed: {confirmation!r}")
         PUBLISHED.labels(type=event.type).inc()
 
+    async def publish_raw(self, key: str, body: bytes) -> None:
+        assert self._exchange is not None, "connect() first"
+        await self._exchange.publish(
+            aio_pika.Message(body=body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            key,
+            mandatory=False,
+            timeout=self.confirm_timeout,
+        )
+
+    async def dead_letters(self, queue: str) -> list[bytes]:
+        assert self._pub_conn is not None, "connect() first"
+        channel = await self._pub_conn.channel()
+        try:
+            dead = await channel.get_queue(dead_queue_name(queue), ensure=True)
+            bodies: list[bytes] = []
+            while (message := await dead.get(no_ack=False, fail=False)) is not None:
+                bodies.append(message.body)
+                await message.ack()
+            return bodies
+        finally:
+            await channel.close()
+
     async def _declare_queue(self, channel: AbstractChannel, sub: Subscription) -> AbstractQueue:
         await self._declare_exchanges(channel)
         dead = await channel.declare_queue(

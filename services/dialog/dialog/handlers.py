@@ -1,0 +1,138 @@
+"""Bus handlers of the dialog: turn an inbound event into the engine's input, persist
+the outcome with its outbox, publish, then let the bus ack.
+
+Idempotency (at-least-once delivery): the outbox write records which inbound event
+produced it; a redelivered event re-publishes that outbox instead of answering again,
+and every derived event has a deterministic id (``derived_id(inbound id, purpose, n)``).
+Messages from one channel identity are handled one at a time, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+
+from chatbot_common.bus import Bus
+from chatbot_common.events import (
+    CloudEvent,
+    EventData,
+    InboundConversationStarted,
+    InboundMessage,
+    InboundSubscribed,
+    InboundUnsubscribed,
+    Lane,
+    OutboundMessage,
+    derived_id,
+    make_event,
+)
+from chatbot_common.store import Inbox
+
+from .conversation import Incoming, IncomingKind, Outcome, Resident, respond
+from .conversation.model import Identity
+from .repository import ResidentRepository
+
+log = structlog.get_logger("dialog")
+SOURCE = "/dialog"
+Inbound = InboundMessage | InboundConversationStarted | InboundSubscribed | InboundUnsubscribed
+
+
+class KeyedLocks:
+    """One FIFO lock per key; entries disappear when nobody holds or waits."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = defaultdict(int)
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key]
+                self._locks.pop(key, None)
+
+
+def to_incoming(data: EventData) -> Incoming:
+    match data:
+        case InboundMessage():
+            return Incoming(IncomingKind.message, data.channel_user_id, data.content, data.user.name)
+        case InboundConversationStarted():
+            return Incoming(IncomingKind.started, data.channel_user_id, None, data.user.name)
+        case InboundSubscribed():
+            return Incoming(IncomingKind.subscribed, data.channel_user_id, None, data.user.name)
+        case InboundUnsubscribed():
+            return Incoming(IncomingKind.unsubscribed, data.channel_user_id)
+    raise TypeError(f"not an inbound event: {type(data).__name__}")
+
+
+class InboundHandler:
+    def __init__(self, *, bus: Bus, repository: ResidentRepository, inbox: Inbox, context: object) -> None:
+        self.bus = bus
+        self.repository = repository
+        self.inbox = inbox
+        self.context = context
+        self.locks = KeyedLocks()
+
+    async def __call__(self, event: CloudEvent) -> None:
+        data = event.payload()
+        assert isinstance(data, Inbound)
+        async with self.locks.hold(f"{data.channel.value}:{data.channel_user_id}"):
+            if await self.inbox.seen(event.id):
+                return
+            await self._handle(event, data)
+            await self.inbox.remember(event.id)
+
+    async def _handle(self, event: CloudEvent, data: Inbound) -> None:
+        resident_id = await self.repository.resident_id_for(data.channel, data.channel_user_id)
+        resident, doc = (None, None)
+        if resident_id is not None:
+            resident, doc = await self.repository.load(resident_id)
+        if doc is not None and doc.get("last_event_id") == event.id:
+            # Redelivery after a crash between the state write and the publishes.
+            await self._publish_stored(doc, event.id)
+            return
+        if resident is None:
+            resident = Resident(identities=[Identity(channel=data.channel, channel_user_id=data.channel_user_id)])
+            log.info("dialog.resident_created", resident_id=resident.id)
+        structlog.contextvars.bind_contextvars(resident_id=resident.id)
+        outcome = await respond(resident, to_incoming(data), self.context)
+        outbox = self._outbox(event, data, outcome)
+        target = outcome.resident
+        if outcome.forget:
+            await self.repository.forget(target, caused_by=event.id, outbox=outbox)
+        else:
+            await self.repository.save(target, caused_by=event.id, outbox=outbox)
+            if outcome.merge_into and resident.id != target.id:
+                await self.repository.drop(resident.id)
+        for out in outbox:
+            await self.bus.publish(out)
+        await self.repository.outbox_sent(target.id, event.id)
+
+    def _outbox(self, event: CloudEvent, data: Inbound, outcome: Outcome) -> list[CloudEvent]:
+        resident_id = outcome.resident.id
+        out: list[CloudEvent] = []
+        for n, reply in enumerate(outcome.replies):
+            message = OutboundMessage(
+                channel=data.channel, lane=Lane.reply, receivers=[data.channel_user_id], resident_ids=[resident_id],
+                text=reply.text, buttons=list(reply.buttons),
+            )
+            out.append(make_event(message, source=SOURCE, id=derived_id(event.id, "reply", n),
+                                  correlationid=event.correlationid))
+        for n, domain_event in enumerate(outcome.events):
+            out.append(make_event(domain_event, source=SOURCE, id=derived_id(event.id, domain_event.type, n),
+                                  correlationid=event.correlationid))
+        return out
+
+    async def _publish_stored(self, doc: dict, event_id: str) -> None:  # type: ignore[type-arg]
+        for raw in doc.get("outbox") or []:
+            await self.bus.publish(CloudEvent.model_validate(raw))
+        await self.repository.outbox_sent(doc["_id"], event_id)

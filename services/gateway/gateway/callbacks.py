@@ -1,0 +1,183 @@
+"""Viber callback shapes and their translation into channel-agnostic events.
+
+Only this module knows Viber's callback JSON; everything it returns speaks of
+``channel`` + ``channel_user_id`` (architecture: downstream is channel-agnostic).
+Unknown extra fields are ignored (Viber adds fields over time); a missing required
+field or an unknown ``event`` is a malformed callback (→ 400).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from chatbot_common.events import (
+    Channel,
+    ChannelUser,
+    DeliveryDelivered,
+    DeliveryFailed,
+    DeliverySeen,
+    EventData,
+    InboundContent,
+    InboundConversationStarted,
+    InboundMessage,
+    InboundSubscribed,
+    InboundUnsubscribed,
+    MessageKind,
+)
+
+
+class _Viber(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ViberUser(_Viber):
+    id: str = Field(min_length=1)
+    name: str | None = None
+    avatar: str | None = None
+    country: str | None = None
+    language: str | None = None
+    api_version: int | None = None
+
+    def neutral(self) -> ChannelUser:
+        return ChannelUser(name=self.name, language=self.language, country=self.country, api_version=self.api_version)
+
+
+class ViberLocation(_Viber):
+    lat: float
+    lon: float
+
+
+class ViberContact(_Viber):
+    name: str | None = None
+    phone_number: str | None = None
+
+
+class ViberMessage(_Viber):
+    type: str
+    text: str | None = None
+    media: str | None = None
+    location: ViberLocation | None = None
+    contact: ViberContact | None = None
+    tracking_data: str | None = None
+    file_name: str | None = None
+    sticker_id: int | None = None
+
+
+class _Callback(_Viber):
+    timestamp: int
+    message_token: int
+
+
+class WebhookCallback(_Callback):
+    event: Literal["webhook"]
+
+
+class ConversationStartedCallback(_Callback):
+    event: Literal["conversation_started"]
+    user: ViberUser
+    type: str | None = None
+    context: str | None = None
+    subscribed: bool = False
+
+
+class SubscribedCallback(_Callback):
+    event: Literal["subscribed"]
+    user: ViberUser
+
+
+class UnsubscribedCallback(_Callback):
+    event: Literal["unsubscribed"]
+    user_id: str = Field(min_length=1)
+
+
+class MessageCallback(_Callback):
+    event: Literal["message"]
+    sender: ViberUser
+    message: ViberMessage
+    silent: bool | None = None
+
+
+class ReceiptCallback(_Callback):
+    event: Literal["delivered", "seen"]
+    user_id: str = Field(min_length=1)
+
+
+class FailedCallback(_Callback):
+    event: Literal["failed"]
+    user_id: str = Field(min_length=1)
+    desc: str | None = None
+
+
+Callback = Annotated[
+    WebhookCallback
+    | ConversationStartedCallback
+    | SubscribedCallback
+    | UnsubscribedCallback
+    | MessageCallback
+    | ReceiptCallback
+    | FailedCallback,
+    Field(discriminator="event"),
+]
+CALLBACK = TypeAdapter(Callback)
+
+_KINDS = {k.value: k for k in MessageKind}
+
+
+def _when(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def content_of(message: ViberMessage) -> InboundContent:
+    kind = _KINDS.get(message.type, MessageKind.other)
+    return InboundContent(
+        kind=kind,
+        text=message.text,
+        phone=message.contact.phone_number if message.contact else None,
+        contact_name=message.contact.name if message.contact else None,
+        lat=message.location.lat if message.location else None,
+        lon=message.location.lon if message.location else None,
+        media_url=message.media,
+        file_name=message.file_name,
+        tracking_data=message.tracking_data,
+    )
+
+
+def normalise(cb: Callback) -> EventData | None:  # type: ignore[valid-type]
+    """The channel-agnostic event for a callback; ``None`` for ``webhook``."""
+    viber = Channel.viber
+    token = str(cb.message_token)
+    match cb:
+        case WebhookCallback():
+            return None
+        case ConversationStartedCallback():
+            return InboundConversationStarted(
+                channel=viber, channel_user_id=cb.user.id, channel_message_id=token, sent_at=_when(cb.timestamp),
+                user=cb.user.neutral(), context=cb.context, subscribed=cb.subscribed,
+            )
+        case SubscribedCallback():
+            return InboundSubscribed(
+                channel=viber, channel_user_id=cb.user.id, channel_message_id=token, sent_at=_when(cb.timestamp),
+                user=cb.user.neutral(),
+            )
+        case UnsubscribedCallback():
+            return InboundUnsubscribed(
+                channel=viber, channel_user_id=cb.user_id, channel_message_id=token, sent_at=_when(cb.timestamp)
+            )
+        case MessageCallback():
+            return InboundMessage(
+                channel=viber, channel_user_id=cb.sender.id, channel_message_id=token, sent_at=_when(cb.timestamp),
+                user=cb.sender.neutral(), content=content_of(cb.message),
+            )
+        case ReceiptCallback(event="delivered"):
+            return DeliveryDelivered(channel=viber, channel_user_id=cb.user_id, channel_message_id=token, at=_when(cb.timestamp))
+        case ReceiptCallback():
+            return DeliverySeen(channel=viber, channel_user_id=cb.user_id, channel_message_id=token, at=_when(cb.timestamp))
+        case FailedCallback():
+            return DeliveryFailed(
+                channel=viber, channel_user_id=cb.user_id, channel_message_id=token, at=_when(cb.timestamp),
+                reason=cb.desc or "failed",
+            )
+    raise AssertionError(f"unhandled callback {cb!r}")

@@ -1,0 +1,76 @@
+"""Wiring of the gateway: webhook in, two outbound lanes out, set_webhook at start."""
+
+from __future__ import annotations
+
+import aiohttp
+import structlog
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
+
+from chatbot_common.bus import Bus
+from chatbot_common.runner import ServiceRuntime
+from chatbot_common.settings import Settings
+from chatbot_common.store import Inbox, Store
+
+from .outbound import OutboundLane
+from .viber_api import ViberApi
+from .webhook import CallbackLog, Webhook
+
+log = structlog.get_logger("gateway")
+REPLIES_QUEUE = "gateway.viber-replies"
+MAILINGS_QUEUE = "gateway.viber-mailings"
+WEBHOOK_PATH = "/viber/webhook"
+
+
+def build(settings: Settings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
+    if not settings.viber_auth_token:
+        raise ValueError("VIBER_AUTH_TOKEN must be set: it signs every callback the gateway accepts")
+    runtime = ServiceRuntime("gateway", settings, port=settings.gateway_port, bus=bus, store=store)
+    callbacks = CallbackLog(runtime.store)
+    sent = Inbox(runtime.store, "sent_batches")
+    webhook = Webhook(
+        token=settings.viber_auth_token, bus=runtime.bus, log_store=callbacks,
+        sender_name=settings.viber_sender_name, sender_avatar=settings.viber_sender_avatar,
+    )
+    runtime.app.router.add_post(WEBHOOK_PATH, webhook.handle)
+    sessions: list[aiohttp.ClientSession] = []
+
+    def lane(name: str, limiter: AsyncLimiter, connections: int) -> OutboundLane:
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=connections), timeout=aiohttp.ClientTimeout(total=15)
+        )
+        sessions.append(session)
+        return OutboundLane(
+            name=name, api=ViberApi(settings.viber_api_url, settings.viber_auth_token, session), bus=runtime.bus,
+            sent=sent, limiter=limiter, sender_name=settings.viber_sender_name,
+            sender_avatar=settings.viber_sender_avatar,
+        )
+
+    async def prepare() -> None:
+        await callbacks.setup()
+        await sent.setup()
+        replies = lane("replies", AsyncLimiter(settings.viber_replies_per_second, 1), 32)
+        mailings = lane("mailings", AsyncLimiter(settings.viber_bulk_calls_per_10s, 10), 8)
+        runtime.subscribe(REPLIES_QUEUE, ["outbound.viber.reply"], replies.handle, prefetch=settings.bus_prefetch)
+        runtime.subscribe(MAILINGS_QUEUE, ["outbound.viber.bulk"], mailings.handle, prefetch=4)
+
+    async def register_webhook() -> None:
+        if not settings.viber_webhook_url:
+            return
+        api = ViberApi(settings.viber_api_url, settings.viber_auth_token, sessions[0])
+        try:
+            async for attempt in AsyncRetrying(stop=stop_after_attempt(5), wait=wait_exponential(0.5, max=5), reraise=True):
+                with attempt:
+                    await api.set_webhook(settings.viber_webhook_url)
+            log.info("gateway.webhook_registered")
+        except Exception as exc:  # noqa: BLE001 - keep serving; ops sees it in logs/readyz
+            log.error("gateway.webhook_registration_failed", error=repr(exc)[:300])
+
+    async def close_sessions() -> None:
+        for session in sessions:
+            await session.close()
+
+    runtime.on_prepare.append(prepare)
+    runtime.on_started.append(register_webhook)
+    runtime.on_stopping.append(close_sessions)
+    return runtime
