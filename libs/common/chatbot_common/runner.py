@@ -49,7 +49,9 @@ class ServiceRuntime:
             delivery_limit=settings.bus_delivery_limit,
             confirm_timeout=settings.bus_confirm_timeout,
         )
-        self.store = store or open_store(settings.mongodb_url, database or name.replace("-", "_"))
+        self.store = store or open_store(
+            settings.mongodb_url, settings.database_prefix + (database or name.replace("-", "_"))
+        )
         self.app = web.Application(client_max_size=settings.webhook_max_body)
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)

@@ -17,6 +17,7 @@ class Settings(BaseSettings):
 
     amqp_url: str = "memory://"
     mongodb_url: str = "memory://"
+    database_prefix: str = ""  # each service uses database "<prefix><service>"
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
 
@@ -35,6 +36,7 @@ class Settings(BaseSettings):
     webhook_max_body: int = 65536
     viber_bulk_calls_per_10s: int = 450  # Viber allows 500 broadcast calls per 10 s
     viber_replies_per_second: float = 200.0
+    viber_send_attempts: int = 6  # per delivery; then the bus requeues (delivery limit)
 
     # other services' HTTP ports (health, readiness, metrics)
     dialog_port: int = 8081

@@ -43,7 +43,7 @@ def build(settings: Settings, *, bus: Bus | None = None, store: Store | None = N
         return OutboundLane(
             name=name, api=ViberApi(settings.viber_api_url, settings.viber_auth_token, session), bus=runtime.bus,
             sent=sent, limiter=limiter, sender_name=settings.viber_sender_name,
-            sender_avatar=settings.viber_sender_avatar,
+            sender_avatar=settings.viber_sender_avatar, attempts=settings.viber_send_attempts,
         )
 
     async def prepare() -> None:

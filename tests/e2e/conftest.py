@@ -1,0 +1,45 @@
+"""End-to-end fixtures: the bot's processes on real RabbitMQ with the fake Viber API."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from conftest import delete_queues
+from tests.e2e.harness import STATE_QUEUES, BotSystem
+from vibersim.client import SimClient
+
+pytestmark = pytest.mark.rabbitmq
+
+
+async def clean_broker(url: str) -> None:
+    """Fixed queue names are shared by every run on this broker: start from empty."""
+    await delete_queues(url, [*STATE_QUEUES, *(f"{q}.dead" for q in STATE_QUEUES)])
+
+
+@pytest.fixture
+def system_env() -> dict[str, str]:
+    """Override per test (e.g. a low delivery limit)."""
+    return {}
+
+
+@pytest.fixture
+async def system(rabbit_url: str, system_env: dict[str, str]) -> AsyncIterator[BotSystem]:
+    await clean_broker(rabbit_url)
+    bot = BotSystem(amqp_url=rabbit_url, mongodb_url=os.environ.get("MONGODB_URL", "memory://"),
+                    extra_env=system_env)
+    try:
+        bot.start()
+        yield bot
+    finally:
+        codes = bot.stop()
+    # Every service shuts down cleanly on SIGTERM (architecture: graceful shutdown).
+    assert codes == {"gateway": 0, "dialog": 0, "vibersim": 0}, codes
+
+
+@pytest.fixture
+async def sim(system: BotSystem) -> AsyncIterator[SimClient]:
+    async with SimClient(system.sim.url) as client:
+        yield client

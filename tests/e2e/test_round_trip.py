@@ -1,0 +1,138 @@
+"""A resident's round trip through real RabbitMQ: fake Viber → gateway → dialog →
+gateway → fake Viber, each in its own OS process (issue: walking skeleton)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aio_pika
+import pytest
+from viberbot.api.messages import get_message
+
+from tests.e2e.harness import TOKEN, BotSystem
+from vibersim.client import SimClient
+
+pytestmark = pytest.mark.rabbitmq
+
+
+def sent_ok(records: list[dict]) -> list[dict]:
+    return [r for r in records if r["status"] == 0]
+
+
+def assert_official_sdk_parses(records: list[dict]) -> None:
+    """Every message we sent is one the official Viber SDK accepts."""
+    assert records, "no outgoing messages to check"
+    for record in records:
+        body = {k: v for k, v in record["body"].items() if k not in ("receiver", "broadcast_list")}
+        parsed = get_message(body)
+        assert parsed.text == body["text"]
+
+
+async def test_conversation_started_gets_the_welcome_in_the_http_answer(sim: SimClient):
+    answer = await sim.open("resident-a", name="Оксана")
+    assert answer["http_status"] == 200
+    welcome = answer["response"]
+    assert "Вітаємо" in welcome["text"]
+    assert welcome["keyboard"]["Buttons"][0]["ActionBody"] == "start"
+    get_message(welcome)
+
+
+async def test_message_gets_consent_question_at_fake_viber_with_token_and_valid_keyboard(sim: SimClient):
+    await sim.open("resident-b")
+    answer = await sim.say("resident-b", "start")
+    assert answer["http_status"] == 200
+    [record] = sent_ok(await sim.wait_for_requests("send_message", 1))
+    assert record["token"] == TOKEN
+    body = record["body"]
+    assert body["receiver"] == "resident-b"
+    assert "персональних даних" in body["text"]
+    codes = [b["ActionBody"] for b in body["keyboard"]["Buttons"]]
+    assert "consent:yes" in codes
+    assert_official_sdk_parses([record])
+
+
+async def test_same_callback_twice_gets_exactly_one_reply(sim: SimClient):
+    callback = {
+        "event": "message", "timestamp": 1764323000000, "message_token": 5_123_456_789_012_345_678,
+        "sender": {"id": "resident-c", "name": "Петро", "api_version": 10},
+        "message": {"type": "text", "text": "Добрий день"},
+    }
+    first = await sim.raw_callback(callback)
+    second = await sim.raw_callback(callback)
+    assert first["http_status"] == second["http_status"] == 200
+    await sim.say("resident-c", "marker")  # a later message: its reply proves the first was processed
+    records = await sim.wait_for_requests("send_message", 2)
+    await asyncio.sleep(0)  # nothing else to wait for: the marker's reply came after the duplicate's
+    assert len(sent_ok(records)) == 2  # one for the callback (not two), one for the marker
+
+
+async def test_status_12_is_retried_and_the_message_delivered_once(sim: SimClient):
+    await sim.faults([{"method": "send_message", "status": 12}])
+    await sim.say("resident-d", "start")
+    records = await sim.wait_for_requests("send_message", 2)
+    assert [r["status"] for r in records] == [12, 0]
+    assert len(sent_ok(records)) == 1
+
+
+async def test_status_6_is_not_retried_and_delivery_failed_is_published(sim: SimClient, rabbit_url: str, unique: str):
+    conn = await aio_pika.connect(rabbit_url)
+    async with conn:
+        channel = await conn.channel()
+        exchange = await channel.declare_exchange("chatbot", aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(f"e2e.failed-{unique}", exclusive=True)
+        await queue.bind(exchange, "delivery.failed")
+        await sim.faults([{"method": "send_message", "status": 6}])
+        await sim.say("resident-e", "start")
+        message = await _next_message(queue)
+        event = json.loads(message.body)
+        assert event["type"] == "delivery.failed"
+        assert event["data"]["channel_user_id"] == "resident-e"
+        assert event["data"]["status_code"] == 6
+        assert event["data"]["reason"] == "receiverNotSubscribed"
+        assert event["data"]["resident_id"].startswith("r-")
+    records = await sim.requests("send_message")
+    assert [r["status"] for r in records] == [6]  # exactly one call: no retry
+
+
+async def _next_message(queue: aio_pika.abc.AbstractQueue, timeout: float = 20.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        message = await queue.get(no_ack=True, fail=False)
+        if message is not None:
+            return message
+        await asyncio.sleep(0.05)
+    raise TimeoutError("no message arrived")
+
+
+async def test_killing_dialog_mid_conversation_loses_no_inbound_message(system: BotSystem, sim: SimClient):
+    await sim.say("resident-f", "start")
+    await sim.wait_for_requests("send_message", 1)
+    system.dialog.kill()  # SIGKILL: no graceful anything
+    for n in range(3):
+        answer = await sim.say("resident-f", f"повідомлення {n}")
+        assert answer["http_status"] == 200  # the gateway still accepts: the broker keeps them
+    system.dialog.start()
+    records = await sim.wait_for_requests("send_message", 4, timeout=30)
+    assert len(sent_ok(records)) == 4
+    assert_official_sdk_parses(sent_ok(records))
+
+
+@pytest.mark.parametrize("system_env", [{"BUS_DELIVERY_LIMIT": "1", "VIBER_SEND_ATTEMPTS": "2"}])
+async def test_message_whose_handler_always_fails_ends_in_the_dead_letter_queue(
+    system: BotSystem, sim: SimClient, rabbit_url: str
+):
+    # The fake Viber answers HTTP 500 to every send: the gateway's reply handler fails
+    # on every delivery until the quorum queue's delivery limit parks the message.
+    await sim.faults([{"method": "send_message", "http": 500}] * 20)
+    await sim.say("resident-g", "start")
+    conn = await aio_pika.connect(rabbit_url)
+    async with conn:
+        channel = await conn.channel()
+        dead = await channel.get_queue("gateway.viber-replies.dead")
+        message = await _next_message(dead, timeout=30)
+        event = json.loads(message.body)
+        assert event["type"] == "outbound.viber"
+        assert event["data"]["receivers"] == ["resident-g"]
+    # first delivery + 1 redelivery (limit 1), two attempts each
+    assert len(await sim.requests("send_message")) == 4
