@@ -64,6 +64,9 @@ def open_store(url: str, database: str, *, memory_namespace: str = "default") ->
     if url.startswith("memory://"):
         from mongomock_motor import AsyncMongoMockClient
 
+        from . import memory_store
+
+        memory_store.apply()
         client = _memory_clients.get(memory_namespace)
         if client is None:
             client = _memory_clients[memory_namespace] = AsyncMongoMockClient(tz_aware=True)

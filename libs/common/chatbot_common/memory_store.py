@@ -1,0 +1,55 @@
+"""Speed-ups for the in-memory (mongomock) store, applied once when it is first used.
+
+mongomock answers every query by scanning the whole collection, and re-scans it for
+TTL expiry on every access, so a lookup by ``_id`` costs O(n): at 10 000 residents the
+demo and the benchmark would measure mongomock, not the bot. Two narrow patches keep
+its semantics and make the common case cheap:
+
+- a filter that names a plain ``_id`` value looks at that one document only (the filter
+  is still applied to it, so ``{"_id": x, "deleted": {"$ne": True}}`` stays correct);
+- TTL expiry runs at most once a second per collection instead of on every access
+  (MongoDB itself expires documents only once a minute).
+
+Real MongoDB is untouched; the same test suite runs against both (testing.md).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+_applied = False
+TTL_SWEEP_SECONDS = 1.0
+
+
+def apply() -> None:
+    global _applied
+    if _applied:
+        return
+    from mongomock import filtering
+    from mongomock.collection import Collection
+    from mongomock.store import CollectionStore
+
+    scan = Collection._iter_documents
+
+    def iter_documents(self: Any, filter: Any) -> Any:
+        if isinstance(filter, dict) and "_id" in filter:
+            wanted = filter["_id"]
+            if not isinstance(wanted, dict | list):
+                store = self._store
+                store._remove_expired_documents()
+                doc = store._documents.get(wanted)
+                return iter([doc] if doc is not None and filtering.filter_applies(filter, doc) else [])
+        return scan(self, filter)
+
+    sweep = CollectionStore._remove_expired_documents
+
+    def remove_expired(self: Any) -> None:
+        now = time.monotonic()
+        if now - getattr(self, "_last_ttl_sweep", 0.0) >= TTL_SWEEP_SECONDS:
+            self._last_ttl_sweep = now
+            sweep(self)
+
+    Collection._iter_documents = iter_documents
+    CollectionStore._remove_expired_documents = remove_expired
+    _applied = True

@@ -1,0 +1,70 @@
+"""The store behaves the same in memory and on MongoDB (set MONGODB_URL to a real one)."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pytest
+
+from chatbot_common import memory_store
+from chatbot_common.events import utcnow
+from chatbot_common.store import Inbox, open_store
+
+MONGODB_URL = os.environ.get("MONGODB_URL", "memory://")
+
+
+@pytest.fixture
+async def store(unique: str):
+    s = open_store(MONGODB_URL, f"test_store_{unique}", memory_namespace=unique)
+    yield s
+    if not s.in_memory:
+        await s.client.drop_database(f"test_store_{unique}")
+    await s.close()
+
+
+async def test_lookup_by_id_still_applies_the_rest_of_the_filter(store):
+    await store["residents"].insert_one({"_id": "r1", "deleted": True})
+    await store["residents"].insert_one({"_id": "r2"})
+    assert await store["residents"].find_one({"_id": "r1", "deleted": {"$ne": True}}) is None
+    assert (await store["residents"].find_one({"_id": "r2", "deleted": {"$ne": True}}))["_id"] == "r2"
+    assert await store["residents"].find_one({"_id": "nobody"}) is None
+
+
+async def test_updates_and_deletes_by_id_touch_only_that_document(store):
+    col = store["c"]
+    for i in range(5):
+        await col.insert_one({"_id": i, "v": 0})
+    await col.update_one({"_id": 3}, {"$set": {"v": 3}})
+    await col.update_one({"_id": 9}, {"$setOnInsert": {"v": 9}}, upsert=True)
+    await col.delete_one({"_id": 1})
+    assert sorted([d async for d in col.find({})], key=lambda d: d["_id"]) == [
+        {"_id": 0, "v": 0}, {"_id": 2, "v": 0}, {"_id": 3, "v": 3}, {"_id": 4, "v": 0}, {"_id": 9, "v": 9}
+    ]
+
+
+async def test_inbox_remembers_handled_events_once(store):
+    inbox = Inbox(store)
+    await inbox.setup()
+    assert not await inbox.seen("e1")
+    await inbox.remember("e1")
+    await inbox.remember("e1")  # a second remember of the same id is harmless
+    assert await inbox.seen("e1")
+    assert not await inbox.seen("e2")
+
+
+@pytest.mark.skipif(not MONGODB_URL.startswith("memory://"), reason="MongoDB expires documents once a minute")
+async def test_memory_store_still_expires_ttl_documents(store, monkeypatch):
+    monkeypatch.setattr(memory_store, "TTL_SWEEP_SECONDS", 0.0)
+    col = store["callbacks"]
+    await col.create_index("received_at", expireAfterSeconds=60)
+    await col.insert_one({"_id": "old", "received_at": utcnow() - timedelta(minutes=5)})
+    await col.insert_one({"_id": "new", "received_at": utcnow()})
+    assert await col.find_one({"_id": "old"}) is None
+    assert await col.find_one({"_id": "new"}) is not None
+
+
+async def test_aggregate_returns_documents_on_both_backends(store):
+    await store["c"].insert_many([{"_id": 1, "k": "a"}, {"_id": 2, "k": "a"}, {"_id": 3, "k": "b"}])
+    rows = await store.aggregate("c", [{"$group": {"_id": "$k", "n": {"$sum": 1}}}, {"$sort": {"_id": 1}}])
+    assert rows == [{"_id": "a", "n": 2}, {"_id": "b", "n": 1}]

@@ -1,0 +1,64 @@
+"""``make demo``: the whole bot in one process on embedded defaults.
+
+Every service (gateway, dialog, contactcenter-sync, notifier) runs in this one event
+loop, on the in-memory bus and store unless ``AMQP_URL`` / ``MONGODB_URL`` say
+otherwise, with the Viber simulator playing Viber — unless ``VIBER_API_URL`` points at
+a real Viber API, in which case no simulator is started and ``VIBER_WEBHOOK_URL``
+must be the gateway's public HTTPS address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from chatbot_common.logging import configure_logging
+from chatbot_common.runner import serve_until_signalled
+from chatbot_common.settings import load_settings
+
+
+async def main() -> None:
+    settings = load_settings()
+    configure_logging("demo", settings.log_level, os.environ.get("LOG_FORMAT", "console"))
+    use_simulator = "VIBER_API_URL" not in os.environ
+    sim_runner = None
+    page_url = None
+    if use_simulator:
+        from vibersim.app import start_simulator
+        from vibersim.config import SimConfig
+
+        host = os.environ.get("VIBERSIM_HOST", "127.0.0.1")
+        port = int(os.environ.get("VIBERSIM_PORT", "8000"))
+        sim_runner, sim_url = await start_simulator(SimConfig(auth_token=settings.viber_auth_token), host, port)
+        page_url = f"{sim_url}/"
+        settings = settings.model_copy(update={
+            "viber_api_url": f"{sim_url}/pa",
+            "viber_webhook_url": settings.viber_webhook_url or f"http://127.0.0.1:{settings.gateway_port}/viber/webhook",
+        })
+
+    from contactcenter_sync.service import build as build_sync
+    from dialog.service import build as build_dialog
+    from gateway.service import build as build_gateway
+    from notifier.service import build as build_notifier
+
+    runtimes = [build_dialog(settings), build_sync(settings), build_notifier(settings), build_gateway(settings)]
+
+    async def announce() -> None:
+        print("\n" + "=" * 72, flush=True)
+        print("Міський чат-бот працює (demo).", flush=True)
+        if page_url:
+            print(f"Open the resident's phone (Viber simulator): {page_url}", flush=True)
+        print(f"Gateway webhook: http://127.0.0.1:{settings.gateway_port}/viber/webhook", flush=True)
+        print(f"Bus: {settings.amqp_url.split('@')[-1]}   Store: {settings.mongodb_url.split('@')[-1]}", flush=True)
+        print("Stop with Ctrl+C.", flush=True)
+        print("=" * 72 + "\n", flush=True)
+
+    try:
+        await serve_until_signalled(*runtimes, host="127.0.0.1", after_start=announce)
+    finally:
+        if sim_runner is not None:
+            await sim_runner.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
