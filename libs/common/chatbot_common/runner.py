@@ -78,7 +78,11 @@ class ServiceRuntime:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def start(self, host: str = "0.0.0.0") -> None:
-        structlog.contextvars.bind_contextvars(service=self.name)
+        # Tasks created here (consumers, HTTP server) inherit this service's log context.
+        with structlog.contextvars.bound_contextvars(service=self.name):
+            await self._start(host)
+
+    async def _start(self, host: str) -> None:
         await self.bus.connect()
         for hook in self.on_prepare:
             await hook()
@@ -97,6 +101,10 @@ class ServiceRuntime:
         log.info("service.started", port=self.bound_port)
 
     async def stop(self) -> None:
+        with structlog.contextvars.bound_contextvars(service=self.name):
+            await self._stop()
+
+    async def _stop(self) -> None:
         self._ready = False
         log.info("service.stopping")
         await self.bus.stop_consuming()

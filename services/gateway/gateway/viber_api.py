@@ -8,6 +8,7 @@ never on ``status_message``. What can succeed later (status 12, network errors, 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +64,11 @@ class ViberApi:
     async def call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.base_url}/{method}"
         try:
-            async with self.session.post(url, json=payload, headers={"X-Viber-Auth-Token": self.token}) as resp:
+            # UTF-8, not \u escapes: Viber caps the body at 30 KB and Cyrillic escaped
+            # is six bytes a letter, so a long Ukrainian text would be refused.
+            body = json.dumps(payload, ensure_ascii=False).encode()
+            headers = {"X-Viber-Auth-Token": self.token, "Content-Type": "application/json; charset=utf-8"}
+            async with self.session.post(url, data=body, headers=headers) as resp:
                 if resp.status >= 500:
                     VIBER_CALLS.labels(method=method, status=f"http{resp.status}").inc()
                     raise TransientViberError(f"{method}: HTTP {resp.status}")
