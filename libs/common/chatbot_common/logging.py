@@ -41,8 +41,9 @@ def redact_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any])
     return event_dict
 
 
-def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper(), force=True)
+def configure_logging(service: str, level: str = "INFO", fmt: str = "json", stream: Any = None) -> None:
+    stream = stream or sys.stderr
+    logging.basicConfig(format="%(message)s", stream=stream, level=level.upper(), force=True)
     for noisy in ("aio_pika", "aiormq", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     renderer: Any = structlog.processors.JSONRenderer(ensure_ascii=False) if fmt == "json" else structlog.dev.ConsoleRenderer()
@@ -56,7 +57,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.bind_contextvars(service=service)

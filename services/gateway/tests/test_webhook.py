@@ -177,3 +177,22 @@ async def test_receipts_become_delivery_events(gateway):
     events = await published(gateway, 3)
     assert [e.type for e in events] == ["delivery.delivered", "delivery.seen", "delivery.failed"]
     assert events[2].data["reason"] == "invalid keyboard"
+
+
+async def test_callback_is_answered_503_while_the_broker_refuses_and_accepted_on_viber_retry(gateway, monkeypatch):
+    from chatbot_common.bus import PublishError
+
+    real_publish = gateway.bus.publish
+
+    async def refusing(event):
+        raise PublishError("broker unavailable")
+
+    monkeypatch.setattr(gateway.bus, "publish", refusing)
+    callback = message_callback(token=7_000_000_000_000_000_001)
+    resp = await gateway.post(callback)
+    assert resp.status == 503  # Viber retries an unanswered callback: nothing is lost
+    monkeypatch.setattr(gateway.bus, "publish", real_publish)
+    retry = await gateway.post(callback)
+    assert retry.status == 200  # not mistaken for a duplicate: the first was never published
+    [event] = await published(gateway, 1)
+    assert event.data["channel_message_id"] == "7000000000000000001"
