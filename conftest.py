@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -66,3 +67,30 @@ def chromium_path() -> str:
             pytest.fail(f"REQUIRE_BROWSER=1 but no Chromium at {CHROMIUM} (apt-get install chromium)")
         pytest.skip(f"no Chromium at {CHROMIUM}")
     return CHROMIUM
+
+
+def _docker_available() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:  # noqa: BLE001 - no engine, no socket, no permission: no Docker
+        return False
+
+
+@pytest.fixture(scope="session")
+def mongodb_url() -> Iterator[str]:
+    """A real MongoDB when ``MONGODB_URL`` is set or Docker can start one
+    (testcontainers); otherwise the in-memory store. The same tests run on all three."""
+    configured = os.environ.get("MONGODB_URL")
+    if configured:
+        yield configured
+        return
+    if _docker_available():
+        from testcontainers.mongodb import MongoDbContainer
+
+        with MongoDbContainer("mongo:7") as mongo:
+            yield mongo.get_connection_url()
+        return
+    yield "memory://"

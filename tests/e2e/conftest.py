@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -26,10 +25,9 @@ def system_env() -> dict[str, str]:
 
 
 @pytest.fixture
-async def system(rabbit_url: str, system_env: dict[str, str]) -> AsyncIterator[BotSystem]:
+async def system(rabbit_url: str, mongodb_url: str, system_env: dict[str, str]) -> AsyncIterator[BotSystem]:
     await clean_broker(rabbit_url)
-    bot = BotSystem(amqp_url=rabbit_url, mongodb_url=os.environ.get("MONGODB_URL", "memory://"),
-                    extra_env=system_env)
+    bot = BotSystem(amqp_url=rabbit_url, mongodb_url=mongodb_url, extra_env=system_env)
     try:
         bot.start()
         yield bot
@@ -43,3 +41,19 @@ async def system(rabbit_url: str, system_env: dict[str, str]) -> AsyncIterator[B
 async def sim(system: BotSystem) -> AsyncIterator[SimClient]:
     async with SimClient(system.sim.url) as client:
         yield client
+        # Whatever the test did: every message the fake Viber accepted from the bot is
+        # one the official Viber SDK parses.
+        for method in ("send_message", "broadcast_message"):
+            for record in await client.requests(method):
+                if record["status"] == 0:
+                    assert_official_sdk_parses(record["body"])
+
+
+def assert_official_sdk_parses(body: dict) -> None:
+    from viberbot.api.messages import get_message
+
+    message = {k: v for k, v in body.items() if k not in ("receiver", "broadcast_list")}
+    parsed = get_message(message)
+    assert parsed.text == message["text"]
+    if "keyboard" in message:
+        assert parsed.keyboard == message["keyboard"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pytest
@@ -11,12 +10,10 @@ from chatbot_common import memory_store
 from chatbot_common.events import utcnow
 from chatbot_common.store import Inbox, open_store
 
-MONGODB_URL = os.environ.get("MONGODB_URL", "memory://")
-
 
 @pytest.fixture
-async def store(unique: str):
-    s = open_store(MONGODB_URL, f"test_store_{unique}", memory_namespace=unique)
+async def store(unique: str, mongodb_url: str):
+    s = open_store(mongodb_url, f"test_store_{unique}", memory_namespace=unique)
     yield s
     if not s.in_memory:
         await s.client.drop_database(f"test_store_{unique}")
@@ -53,8 +50,9 @@ async def test_inbox_remembers_handled_events_once(store):
     assert not await inbox.seen("e2")
 
 
-@pytest.mark.skipif(not MONGODB_URL.startswith("memory://"), reason="MongoDB expires documents once a minute")
 async def test_memory_store_still_expires_ttl_documents(store, monkeypatch):
+    if not store.in_memory:
+        pytest.skip("MongoDB expires documents once a minute; this checks the in-memory speed-up")
     monkeypatch.setattr(memory_store, "TTL_SWEEP_SECONDS", 0.0)
     col = store["callbacks"]
     await col.create_index("received_at", expireAfterSeconds=60)
