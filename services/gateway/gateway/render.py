@@ -28,6 +28,10 @@ def render_button(button: Button) -> dict[str, Any]:
     }
     if button.action == ButtonAction.open_url:
         body["OpenURLType"] = "external"
+    if button.action == ButtonAction.reply:
+        # The tap sends the machine code (``consent:yes``) as the resident's message;
+        # Silent keeps that code out of the resident's chat.
+        body["Silent"] = True
     return body
 
 

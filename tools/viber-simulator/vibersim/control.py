@@ -63,7 +63,7 @@ def _user(request: web.Request, body: JsonDict | None = None, profile_keys: bool
     return user
 
 
-async def _user_message(request: web.Request, user: User, content: JsonDict) -> web.Response:
+async def _user_message(request: web.Request, user: User, content: JsonDict, silent: bool = False) -> web.Response:
     """The resident sends a message: show it in the chat, then POST the callback.
 
     A message counts as the user's reply (resetting the per-user rate limit) and
@@ -75,6 +75,8 @@ async def _user_message(request: web.Request, user: User, content: JsonDict) -> 
     user.unsubscribed = False
     state.user_messages.reset(user.id)
     entry = state.add_chat(user.id, {"from": "user", "keyboard": None, "text": content.get("text"), **content})
+    if silent:
+        entry["silent"] = True  # a tapped button with Silent: Viber does not show it in the chat
     event = events.message(state, user, content)
     entry["message_token"] = event["message_token"]
     result = await request.app[CALLBACKS].post(event)
@@ -111,7 +113,8 @@ async def say(request: web.Request) -> web.Response:
     text = body.get("text")
     if not isinstance(text, str) or not text:
         raise _bad_request("'text' (non-empty string) is required")
-    return await _user_message(request, _user(request, body), {"type": "text", "text": text})
+    return await _user_message(request, _user(request, body), {"type": "text", "text": text},
+                               silent=body.get("silent") is True)
 
 
 @routes.post("/_sim/users/{user_id}/contact")

@@ -160,3 +160,15 @@ async def test_webhook_errors_are_reported_to_the_caller(sim: Sim, webhook: Stub
     result = await sim.client.say("resident-1", "агов")
     assert result["http_status"] == 500 and result["response"] is None
     assert (await sim.client.chat("resident-1"))[-1]["http_status"] == 500
+
+
+async def test_a_silent_button_press_reaches_the_bot_but_is_marked_hidden_in_the_chat(
+    sim: Sim, webhook: StubWebhook
+) -> None:
+    await sim.client.say("resident-1", "consent:yes", silent=True)
+    await sim.client.say("resident-1", "Привіт")
+    [silent, plain] = webhook.events("message")
+    assert silent.body["message"]["text"] == "consent:yes"  # Viber still sends the ActionBody
+    assert "silent" not in silent.body["message"]
+    chat = await sim.client.chat("resident-1")
+    assert [(e["text"], e.get("silent", False)) for e in chat] == [("consent:yes", True), ("Привіт", False)]

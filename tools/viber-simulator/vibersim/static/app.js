@@ -118,7 +118,7 @@ function bubble(entry) {
 function pressButton(button) {
   const type = button.ActionType || "reply";
   const body = button.ActionBody;
-  if (type === "reply") act("say", { text: body });
+  if (type === "reply") act("say", { text: body, silent: button.Silent === true });
   else if (type === "share-phone") act("contact", { phone_number: els.phone.value.trim() || undefined });
   else if (type === "location-picker") act("location", KHMELNYTSKYI);
   else if (type === "open-url") window.open(body, "_blank", "noopener");
@@ -163,6 +163,7 @@ function render(chat) {
     if (entry.from === "bot") keyboard = entry.keyboard || null;
     if (entry.from === "bot" && !entry.type) continue;
     if (entry.from === "bot" && entry.type === "keyboard") continue;  // keyboard-only update
+    if (entry.silent) continue;  // a Silent button press is not shown, as in Viber
     els.chat.appendChild(bubble(entry));
   }
   renderKeyboard(keyboard);
