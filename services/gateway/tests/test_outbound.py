@@ -84,6 +84,7 @@ async def test_reply_is_sent_with_token_sender_and_a_keyboard_the_sdk_accepts(ha
     keyboard = body["keyboard"]["Buttons"]
     assert [b["ActionBody"] for b in keyboard] == ["consent:yes", "phone:share", "https://example.gov.ua/"]
     assert [b["ActionType"] for b in keyboard] == ["reply", "share-phone", "open-url"]
+    assert keyboard[0]["Silent"] is True  # the tapped code stays out of the chat
     message = dict(body)
     message.pop("receiver")
     assert get_message(message).keyboard == body["keyboard"]
