@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from chatbot_common.events import Button, EventData, InboundContent
+from chatbot_common.events import Button, Channel, EventData, InboundContent
 
 from .model import Resident
 
@@ -31,6 +31,7 @@ class Incoming:
     channel_user_id: str
     content: InboundContent | None = None  # kind=message
     display_name: str | None = None  # what the channel says; personal data
+    channel: Channel = Channel.viber  # with channel_user_id: the identity that wrote (S7)
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,8 @@ class Outcome:
     #: the resident asked to delete all their data: the store forgets personal fields
     forget: bool = False
     #: S7: this identity belongs to an existing resident (same verified phone); the
-    #: service moves the identity there and drops the temporary record
+    #: service moves the identity there and drops the temporary record. ``resident`` is
+    #: then the existing resident with this identity already appended.
     merge_into: str | None = None
 
 

@@ -1,17 +1,56 @@
-"""What the engine may consult besides the resident (placeholder until city data lands)."""
+"""What the engine needs besides the resident and the message: other residents (S7),
+the community's data (settlements, streets, useful info, links) and a few settings.
+
+The service builds one :class:`Context` and passes it to every :func:`respond` call;
+``build_context`` is cheap because the data files are read once per folder.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
-from .api import ResidentDirectory
+from chatbot_common.events import utcnow
+
+from ..directory import DEFAULT_DATA_DIR, CityData, load_city
+from .api import Reply, ResidentDirectory
+from .model import Resident
+
+
+class QuestionAnswerer(Protocol):
+    """The hook for C3 (a later issue): answer a resident's free-text question.
+
+    Returns the answer to send, or ``None`` when it has none; the engine then falls back
+    to a polite hint and the menu. Free text at a menu screen and «❓ Поставити питання»
+    both go through it once it is given to :func:`build_context`.
+    """
+
+    async def answer(self, resident: Resident, text: str) -> Reply | None: ...
 
 
 @dataclass(frozen=True)
 class Context:
     directory: ResidentDirectory
+    city: CityData
+    questions: QuestionAnswerer | None = None
+    #: how many addresses a resident may keep for notifications (C1)
+    max_addresses: int = 5
+    #: settlements shown per page (Viber shows ≤ 24 buttons; we keep room for navigation)
+    settlements_per_page: int = 16
+    clock: Callable[[], datetime] = field(default=utcnow)
 
 
-def build_context(directory: ResidentDirectory, *, data_dir: Path | None = None) -> Context:
-    return Context(directory=directory)
+def build_context(
+    directory: ResidentDirectory,
+    *,
+    data_dir: Path | None = None,
+    questions: QuestionAnswerer | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Context:
+    """The engine's context; ``data_dir`` swaps all of a community's data files
+    (default: Khmelnytskyi, packaged in ``dialog/data``)."""
+    city = load_city(Path(data_dir).resolve() if data_dir else DEFAULT_DATA_DIR)
+    return Context(directory=directory, city=city, questions=questions, clock=clock)

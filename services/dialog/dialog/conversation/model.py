@@ -17,6 +17,12 @@ def new_resident_id() -> str:
     return f"r-{uuid.uuid4().hex}"
 
 
+def new_address_id() -> str:
+    """Short id for button codes (``address:<id>``): stays valid when other addresses
+    are added or removed, unlike a position in the list."""
+    return uuid.uuid4().hex[:8]
+
+
 class Identity(BaseModel):
     channel: Channel
     channel_user_id: str
@@ -31,10 +37,12 @@ class Identity(BaseModel):
 
 
 class Address(BaseModel):
+    id: str = Field(default_factory=new_address_id)
     settlement_id: str
-    street_id: str
-    house: str
+    street_id: str  # a directory id, or ``typed:<folded name>`` for a street not in it
+    house: str  # canonical: 12а, 12/1, 12 корп. 2
     apartment: str | None = None
+    street_label: str | None = None  # only for typed streets: what the resident wrote
 
     @property
     def key(self) -> str:
@@ -53,11 +61,13 @@ class Resident(BaseModel):
     identities: list[Identity] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
     consent: bool = False
+    consent_at: datetime | None = None  # when consent was given: proof for the data controller
     registered: bool = False
+    registered_at: datetime | None = None
     name: str | None = None
     phone: str | None = None  # +380XXXXXXXXX, verified when shared via the channel
     phone_verified: bool = False
-    settlement_id: str | None = None
+    settlement_id: str | None = None  # the settlement of the first (main) address
     addresses: list[Address] = Field(default_factory=list)
     birth_date: str | None = None  # ISO date
     notify: NotifyScope = NotifyScope.address
@@ -68,3 +78,10 @@ class Resident(BaseModel):
             (i for i in self.identities if i.channel == channel and i.channel_user_id == channel_user_id),
             None,
         )
+
+    def address_by_id(self, address_id: str) -> Address | None:
+        return next((a for a in self.addresses if a.id == address_id), None)
+
+    @property
+    def subscribed(self) -> bool:
+        return any(i.subscribed for i in self.identities)

@@ -1,0 +1,72 @@
+"""Button codes: the stable machine values a tapped button sends back (Viber ActionBody).
+
+Codes are ``<area>:<value>`` and never the visible label, so wording can change in the
+catalog without breaking keyboards residents already have. A text that looks like a code
+but is not understood where the resident is comes from an old keyboard (stale).
+"""
+
+from __future__ import annotations
+
+import re
+
+START = "start"  # the gateway's welcome button «Розпочати»
+HOME = "nav:home"
+BACK = "nav:back"
+PAGE = "nav:page:"  # + page number (0-based)
+
+CONSENT_YES = "consent:yes"
+CONSENT_MORE = "consent:more"
+CONSENT_NO = "consent:no"
+SHARE_PHONE = "phone:share"
+SETTLEMENT = "settlement:"  # + settlement id
+STREET = "street:"  # + street id
+STREET_TYPED = "street:typed"  # keep the street as the resident wrote it
+NO_APARTMENT = "apartment:none"
+NOTIFY = "notify:"  # + address | city | none
+
+MENU_NEW_TICKET = "menu:new_ticket"
+MENU_TICKETS = "menu:tickets"
+MENU_OUTAGES = "menu:outages"
+MENU_QUESTION = "menu:question"
+MENU_CHAT = "menu:chat"
+MENU_SURVEYS = "menu:surveys"
+MENU_INFO = "menu:info"
+MENU_PROFILE = "menu:profile"
+MENU_LINKS = "menu:links"
+MENU_REGISTER = "menu:register"  # guests only: give consent and register
+
+INFO = "info:"  # + section id
+LINK = "link:"  # + link id (open-url buttons; never sent back by Viber, kept unique)
+
+PROFILE_NAME = "profile:name"
+PROFILE_PHONE = "profile:phone"
+PROFILE_SETTLEMENT = "profile:settlement"
+PROFILE_ADDRESSES = "profile:addresses"
+PROFILE_BIRTH_DATE = "profile:birth_date"
+PROFILE_NOTIFY = "profile:notify"
+PROFILE_DELETE = "profile:delete"
+PROFILE_DELETE_CONFIRM = "profile:delete:yes"
+BIRTH_CLEAR = "birth:clear"
+
+ADDRESS = "address:"  # + address id: open it
+ADDRESS_ADD = "address:add"
+ADDRESS_EDIT = "address:edit:"  # + address id
+ADDRESS_REMOVE = "address:remove:"  # + address id
+
+_CODE = re.compile(r"^[a-z][a-z_]*:[a-z0-9_\-:]+$")
+
+
+def is_code(text: str) -> bool:
+    return text == START or bool(_CODE.match(text))
+
+
+def value(code: str, prefix: str) -> str | None:
+    """The part after ``prefix`` (``settlement:oleshyn`` → ``oleshyn``), or ``None``."""
+    if code.startswith(prefix) and len(code) > len(prefix):
+        return code[len(prefix) :]
+    return None
+
+
+def page_number(code: str) -> int | None:
+    raw = value(code, PAGE)
+    return int(raw) if raw is not None and raw.isdigit() else None

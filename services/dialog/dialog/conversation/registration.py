@@ -1,0 +1,199 @@
+"""Registration (S5): consent → settlement → name → phone → address → notifications.
+
+Answers are saved on the resident as they come, so a resident who leaves at any step
+resumes there. Declining consent leaves public information and questions only (guest).
+A phone shared through the channel that already belongs to a resident links this
+identity to that resident instead of creating a second one (S7).
+"""
+
+from __future__ import annotations
+
+from chatbot_common.events import Button, MessageKind, NotifyScope
+
+from ..directory import normalise_phone
+from . import codes
+from .keyboards import button, navigation, share_phone
+from .model import Resident
+from .turn import Answer, Step, Turn, register
+from .validation import clean_name
+
+#: Steps of registration, in order; a resident on one of them is registering.
+REGISTRATION_STEPS = ("consent", "settlement", "name", "phone", "street", "house", "apartment", "notify")
+
+
+# ----------------------------------------------------------------------------- consent
+
+
+def consent_buttons(turn: Turn) -> list[Button]:
+    t = turn.t
+    return [
+        button(t("registration.consent_agree"), codes.CONSENT_YES, 3),
+        button(t("registration.consent_more"), codes.CONSENT_MORE, 3),
+        button(t("registration.consent_decline"), codes.CONSENT_NO),
+    ]
+
+
+def ask_consent(turn: Turn) -> None:
+    turn.say(turn.t("registration.consent"), consent_buttons(turn))
+
+
+async def answer_consent(turn: Turn, answer: Answer) -> bool:
+    if answer.code == codes.CONSENT_YES:
+        turn.resident.consent = True
+        turn.resident.consent_at = turn.ctx.clock()
+        turn.go("settlement", flow="registration", page=0)
+    elif answer.code == codes.CONSENT_MORE:
+        turn.say(turn.t("registration.consent_details"), consent_buttons(turn))
+    elif answer.code == codes.CONSENT_NO:
+        turn.resident.consent = False
+        turn.resident.consent_at = None
+        turn.note("registration.declined")
+        turn.go("guest")
+    elif answer.code:
+        return False
+    else:
+        turn.note("errors.use_buttons")
+        turn.ask()
+    return True
+
+
+def begin(turn: Turn) -> None:
+    """The first question for someone new (or who deleted their data)."""
+    turn.go("consent")
+
+
+# ----------------------------------------------------------------------------- name
+
+
+def ask_name(turn: Turn) -> None:
+    turn.say(turn.t("registration.name"), navigation(turn.t, home=False))
+
+
+async def answer_name(turn: Turn, answer: Answer) -> bool:
+    if answer.code:
+        return False
+    name = clean_name(answer.text)
+    if name is None:
+        turn.note("errors.name")
+        turn.ask()
+        return True
+    turn.resident.name = name
+    turn.go("phone", keep=True)
+    return True
+
+
+# ----------------------------------------------------------------------------- phone
+
+
+def read_phone(turn: Turn, answer: Answer) -> tuple[str, bool] | None:
+    """The phone and whether the channel vouches for it (shared contact), or ``None``
+    after noting why it was refused."""
+    if answer.code == codes.SHARE_PHONE:  # the share button on a device that can't share
+        turn.note("errors.share_phone_unsupported")
+        return None
+    raw = answer.phone if answer.kind == MessageKind.contact else answer.text
+    phone = normalise_phone(raw)
+    if phone is None:
+        turn.note("errors.phone")
+        return None
+    return phone, answer.kind == MessageKind.contact
+
+
+def ask_phone(turn: Turn) -> None:
+    turn.say(turn.t("registration.phone"), [share_phone(turn.t), *navigation(turn.t, home=False)])
+
+
+async def answer_phone(turn: Turn, answer: Answer) -> bool:
+    if answer.code and answer.code != codes.SHARE_PHONE:
+        return False
+    read = read_phone(turn, answer)
+    if read is None:
+        turn.ask()
+        return True
+    phone, verified = read
+    existing = await turn.ctx.directory.by_phone(phone)
+    if existing is not None and existing.id != turn.resident.id and existing.phone_verified:
+        if verified:
+            link_to_existing(turn, existing, phone)
+            return True
+        turn.note("registration.phone_taken")
+        turn.ask()
+        return True
+    turn.resident.phone = phone
+    turn.resident.phone_verified = verified
+    turn.go("street", keep=True, settlement_id=turn.resident.settlement_id)
+    return True
+
+
+def link_to_existing(turn: Turn, existing: Resident, phone: str) -> None:
+    """S7: both sides proved the phone through their channel, so they are one person.
+    The resident returned is the existing one with this identity added; the service
+    moves the identity there and drops the temporary record."""
+    current = turn.resident
+    merged = existing.model_copy(deep=True)
+    turn.baseline = existing.model_copy(deep=True)
+    if merged.identity(turn.identity.channel, turn.identity.channel_user_id) is None:
+        merged.identities.append(turn.identity.model_copy())
+    merged.phone, merged.phone_verified = phone, True
+    turn.resident, turn.merge_into = merged, existing.id
+    if merged.registered:
+        turn.note("registration.linked", name=merged.name or "")
+        turn.go("cabinet")
+        return
+    merged.consent = True
+    merged.consent_at = merged.consent_at or current.consent_at or turn.ctx.clock()
+    merged.name = current.name or merged.name
+    merged.settlement_id = current.settlement_id or merged.settlement_id
+    turn.note("registration.linked_continue")
+    turn.go("street", flow="registration", settlement_id=merged.settlement_id)
+
+
+# ----------------------------------------------------------------------------- notify
+
+
+def notify_buttons(turn: Turn) -> list[Button]:
+    t = turn.t
+    return [button(t(f"notify.{scope.value}"), f"{codes.NOTIFY}{scope.value}") for scope in NotifyScope]
+
+
+def ask_notify(turn: Turn) -> None:
+    t, resident = turn.t, turn.resident
+    if resident.registered:
+        text = t("profile.notify", current=t(f"notify.current_{resident.notify.value}"))
+    else:
+        text = t("registration.notify")
+    turn.say(text, [*notify_buttons(turn), *navigation(t, home=resident.registered)])
+
+
+async def answer_notify(turn: Turn, answer: Answer) -> bool:
+    if not answer.code:
+        turn.note("errors.use_buttons")
+        turn.ask()
+        return True
+    scope = codes.value(answer.code, codes.NOTIFY)
+    if scope not in {s.value for s in NotifyScope}:
+        return False
+    resident = turn.resident
+    resident.notify = NotifyScope(scope)
+    if resident.registered:
+        turn.note("profile.saved")
+        turn.go("profile")
+        return True
+    resident.registered = True
+    resident.registered_at = turn.ctx.clock()
+    turn.note("registration.done", name=resident.name or "")
+    turn.go("cabinet")
+    return True
+
+
+def back_from_notify(turn: Turn) -> None:
+    if turn.resident.registered:
+        turn.go("profile")
+    else:
+        turn.go("apartment", keep=True)
+
+
+register(Step("consent", ask_consent, answer_consent))
+register(Step("name", ask_name, answer_name, back=lambda turn: turn.go("settlement", keep=True)))
+register(Step("phone", ask_phone, answer_phone, back=lambda turn: turn.go("name", keep=True), accepts_contact=True))
+register(Step("notify", ask_notify, answer_notify, back=back_from_notify))

@@ -1,0 +1,134 @@
+"""One turn of the conversation: what the resident sent, and what we answer.
+
+Handlers never build an :class:`Outcome` by hand; they change ``turn.resident``, leave
+short notes («✅ Збережено», «Ця кнопка вже неактивна…») and move to the next step,
+whose question is asked with the notes on top — one message per turn, as Viber shows
+the keyboard of the last message only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from chatbot_common.events import Button, InboundContent, MessageKind
+from chatbot_common.texts import Catalog, catalog
+
+from ..directory import CityData
+from . import codes
+from .api import Outcome, Reply
+from .context import Context
+from .model import ConversationState, Identity, Resident
+from .snapshots import resident_events
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the resident sent, read once: a button ``code``, free ``text``, a shared
+    ``phone``, or another kind (sticker, picture, file, location…)."""
+
+    kind: MessageKind
+    text: str = ""
+    code: str | None = None
+    phone: str | None = None
+
+    @classmethod
+    def read(cls, content: InboundContent | None) -> Answer:
+        if content is None:
+            return cls(MessageKind.other)
+        if content.kind == MessageKind.text:
+            text = (content.text or "").strip()
+            return cls(MessageKind.text, text, code=text if codes.is_code(text) else None)
+        if content.kind == MessageKind.contact:
+            return cls(MessageKind.contact, phone=content.phone or "")
+        return cls(content.kind)
+
+
+@dataclass(frozen=True)
+class Step:
+    """A place in the conversation.
+
+    ``ask`` shows its question or screen; ``answer`` takes what the resident sent and
+    returns ``False`` for a button code it does not know (a stale keyboard); ``back`` is
+    where «⬅️ Назад» leads. A ``screen`` (menu, profile, info) waits for a button only,
+    so free text there is a question for C3, not an answer.
+    """
+
+    name: str
+    ask: Callable[[Turn], None]
+    answer: Callable[[Turn, Answer], Awaitable[bool]]
+    back: Callable[[Turn], None] | None = None
+    screen: bool = False
+    accepts_contact: bool = False
+
+
+STEPS: dict[str, Step] = {}
+
+
+def register(step: Step) -> Step:
+    STEPS[step.name] = step
+    return step
+
+
+class Turn:
+    def __init__(self, resident: Resident, ctx: Context, identity: Identity, baseline: Resident) -> None:
+        self.baseline = baseline  # the resident as stored before this turn: events compare against it
+        self.resident = resident
+        self.ctx = ctx
+        self.identity = identity
+        self.t: Catalog = catalog()
+        self.replies: list[Reply] = []
+        self.forget = False
+        self.merge_into: str | None = None
+        self._notes: list[str] = []
+
+    @property
+    def step(self) -> str:
+        return self.resident.state.step
+
+    @property
+    def data(self) -> dict:
+        return self.resident.state.data
+
+    @property
+    def city(self) -> CityData:
+        return self.ctx.city
+
+    def note(self, key: str, /, **params: object) -> None:
+        """A short remark shown on top of the next question."""
+        self._notes.append(self.t(key, **params))
+
+    def say(self, text: str, buttons: Sequence[Button] = ()) -> None:
+        body = "\n\n".join([*self._notes, text]) if text else "\n\n".join(self._notes)
+        self._notes.clear()
+        self.replies.append(Reply(text=body, buttons=list(buttons)))
+
+    def set(self, **data: object) -> None:
+        """Remember answers of the current step without moving on."""
+        self.resident.state.data.update(data)
+
+    def go(self, step: str, *, keep: bool = False, **data: object) -> None:
+        """Move to ``step`` and ask its question; ``keep`` carries the collected answers
+        (registration and address flows) over, otherwise the step starts clean."""
+        merged = {**self.data, **data} if keep else dict(data)
+        self.resident.state = ConversationState(step=step, data=merged)
+        self.ask()
+
+    def ask(self) -> None:
+        STEPS[self.step].ask(self)
+
+    def go_home(self) -> None:
+        """Home is the main menu for registered residents and the guest menu otherwise."""
+        self.go("cabinet" if self.resident.registered else "guest")
+
+    def outcome(self) -> Outcome:
+        if self._notes:  # a handler noted something but asked nothing: still say it
+            self.say("")
+        events = resident_events(self.baseline, self.resident, forgotten=self.forget)
+        return Outcome(
+            resident=self.resident,
+            replies=self.replies,
+            events=events,
+            forget=self.forget,
+            merge_into=self.merge_into,
+        )
