@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-AMQP_TEST_URL = os.environ.get("AMQP_TEST_URL", "amqp://guest:guest@127.0.0.1:5672/")
+from tests.support import AMQP_TEST_URL
 
 
 def _rabbit_reachable() -> bool:
@@ -44,19 +44,7 @@ def unique() -> str:
     return uuid.uuid4().hex[:8]
 
 
-async def delete_queues(url: str, names: list[str]) -> None:
-    import aio_pika
-
-    conn = await aio_pika.connect(url)
-    async with conn:
-        channel = await conn.channel()
-        for name in names:
-            await channel.queue_delete(name)
-
-
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from conftest import delete_queues
+from tests.support import delete_queues
 from tests.e2e.harness import STATE_QUEUES, BotSystem
 from vibersim.client import SimClient
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from conftest import CHROMIUM_ARGS
+from tests.support import CHROMIUM_ARGS
 from tests.e2e.harness import ROOT, BotSystem
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.browser]

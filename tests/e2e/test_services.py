@@ -7,6 +7,7 @@ import urllib.request
 
 import pytest
 
+from tests.e2e.conftest import clean_broker
 from tests.e2e.harness import TOKEN, BotSystem, ServiceProcess, free_port
 from vibersim.client import SimClient
 
@@ -17,7 +18,8 @@ pytestmark = pytest.mark.rabbitmq
     ("module", "port_var"),
     [("contactcenter_sync", "CONTACTCENTER_SYNC_PORT"), ("notifier", "NOTIFIER_PORT"), ("dialog", "DIALOG_PORT")],
 )
-def test_service_process_becomes_ready_serves_metrics_and_stops_cleanly(rabbit_url, module, port_var):
+async def test_service_process_becomes_ready_serves_metrics_and_stops_cleanly(rabbit_url, module, port_var):
+    await clean_broker(rabbit_url)
     port = free_port()
     service = ServiceProcess(module, module, port, {"AMQP_URL": rabbit_url, "MONGODB_URL": "memory://",
                                                     port_var: str(port), "VIBER_AUTH_TOKEN": TOKEN})

@@ -12,7 +12,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from chatbot_common.bus import Bus, PermanentError, create_bus
 from chatbot_common.events import CloudEvent, InboundUnsubscribed, make_event, utcnow
-from conftest import delete_queues
+from tests.support import delete_queues
 
 DELIVERY_LIMIT = 2
 

@@ -9,11 +9,6 @@ Messages from one channel identity are handled one at a time, in order.
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import structlog
 
 from chatbot_common.bus import Bus
@@ -29,9 +24,11 @@ from chatbot_common.events import (
     derived_id,
     make_event,
 )
+from chatbot_common.locks import KeyedLocks
 from chatbot_common.store import Inbox
 
 from .conversation import Incoming, IncomingKind, Outcome, Resident, respond
+from .conversation.context import Context
 from .conversation.model import Identity
 from .repository import ResidentRepository
 
@@ -40,59 +37,44 @@ SOURCE = "/dialog"
 Inbound = InboundMessage | InboundConversationStarted | InboundSubscribed | InboundUnsubscribed
 
 
-class KeyedLocks:
-    """One FIFO lock per key; entries disappear when nobody holds or waits."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._users: dict[str, int] = defaultdict(int)
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._users[key] -= 1
-            if not self._users[key]:
-                del self._users[key]
-                self._locks.pop(key, None)
-
-
 def to_incoming(data: EventData) -> Incoming:
     match data:
         case InboundMessage():
-            return Incoming(IncomingKind.message, data.channel_user_id, data.content, data.user.name)
+            return Incoming(IncomingKind.message, data.channel_user_id, data.content, data.user.name, data.channel)
         case InboundConversationStarted():
-            return Incoming(IncomingKind.started, data.channel_user_id, None, data.user.name)
+            return Incoming(IncomingKind.started, data.channel_user_id, None, data.user.name, data.channel)
         case InboundSubscribed():
-            return Incoming(IncomingKind.subscribed, data.channel_user_id, None, data.user.name)
+            return Incoming(IncomingKind.subscribed, data.channel_user_id, None, data.user.name, data.channel)
         case InboundUnsubscribed():
-            return Incoming(IncomingKind.unsubscribed, data.channel_user_id)
+            return Incoming(IncomingKind.unsubscribed, data.channel_user_id, channel=data.channel)
     raise TypeError(f"not an inbound event: {type(data).__name__}")
 
 
 class InboundHandler:
-    def __init__(self, *, bus: Bus, repository: ResidentRepository, inbox: Inbox, context: object) -> None:
+    def __init__(self, *, bus: Bus, repository: ResidentRepository, inbox: Inbox, context: Context) -> None:
         self.bus = bus
         self.repository = repository
         self.inbox = inbox
         self.context = context
-        self.locks = KeyedLocks()
+        self.identity_locks = KeyedLocks()
+        self.resident_locks = KeyedLocks()
 
     async def __call__(self, event: CloudEvent) -> None:
         data = event.payload()
         assert isinstance(data, Inbound)
-        async with self.locks.hold(f"{data.channel.value}:{data.channel_user_id}"):
+        # Identity lock first (keeps one chat's messages in order), then the resident's
+        # (S7: two linked identities of one resident must not interleave). Always in
+        # this order, so no deadlock.
+        identity = f"{data.channel.value}:{data.channel_user_id}"
+        async with self.identity_locks.hold(identity):
             if await self.inbox.seen(event.id):
                 return
-            await self._handle(event, data)
+            resident_id = await self.repository.resident_id_for(data.channel, data.channel_user_id)
+            async with self.resident_locks.hold(resident_id or identity):
+                await self._handle(event, data, resident_id)
             await self.inbox.remember(event.id)
 
-    async def _handle(self, event: CloudEvent, data: Inbound) -> None:
-        resident_id = await self.repository.resident_id_for(data.channel, data.channel_user_id)
+    async def _handle(self, event: CloudEvent, data: Inbound, resident_id: str | None) -> None:
         resident, doc = (None, None)
         if resident_id is not None:
             resident, doc = await self.repository.load(resident_id)
@@ -115,7 +97,7 @@ class InboundHandler:
                 await self.repository.drop(resident.id)
         for out in outbox:
             await self.bus.publish(out)
-        await self.repository.outbox_sent(target.id, event.id)
+        await self._outbox_published(target.id, event.id, forgotten=outcome.forget)
 
     def _outbox(self, event: CloudEvent, data: Inbound, outcome: Outcome) -> list[CloudEvent]:
         resident_id = outcome.resident.id
@@ -135,4 +117,10 @@ class InboundHandler:
     async def _publish_stored(self, doc: dict, event_id: str) -> None:  # type: ignore[type-arg]
         for raw in doc.get("outbox") or []:
             await self.bus.publish(CloudEvent.model_validate(raw))
-        await self.repository.outbox_sent(doc["_id"], event_id)
+        await self._outbox_published(doc["_id"], event_id, forgotten=bool(doc.get("deleted")))
+
+    async def _outbox_published(self, resident_id: str, event_id: str, *, forgotten: bool) -> None:
+        if forgotten:
+            await self.repository.erase(resident_id)
+        else:
+            await self.repository.outbox_sent(resident_id, event_id)

@@ -68,7 +68,9 @@ class ResidentRepository:
             )
 
     async def forget(self, resident: Resident, *, caused_by: str, outbox: list[CloudEvent]) -> None:
-        """C10: delete all personal data; keep a tombstone with only the pending outbox."""
+        """C10: delete all personal data at once, keeping only a tombstone with the pending
+        outbox (the farewell reply and ``resident.deleted``) and the identity links, so a
+        redelivery finds the outbox. :meth:`erase` removes both once it is published."""
         await self.residents.replace_one(
             {"_id": resident.id},
             {
@@ -80,7 +82,11 @@ class ResidentRepository:
             },
             upsert=True,
         )
-        await self.identities.delete_many({"resident_id": resident.id})
+
+    async def erase(self, resident_id: str) -> None:
+        """The last trace of a deleted resident: tombstone and channel identity links."""
+        await self.identities.delete_many({"resident_id": resident_id})
+        await self.residents.delete_one({"_id": resident_id, "deleted": True})
 
     async def drop(self, resident_id: str) -> None:
         """Remove a temporary record merged into another resident (S7)."""

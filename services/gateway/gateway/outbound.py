@@ -21,6 +21,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from chatbot_common.bus import Bus
 from chatbot_common.events import CloudEvent, DeliveryFailed, OutboundMessage, derived_id, make_event, utcnow
+from chatbot_common.locks import KeyedLocks
 from chatbot_common.store import Inbox
 
 from .render import render_message
@@ -47,9 +48,18 @@ class OutboundLane:
         self.sender_avatar = sender_avatar
         self.attempts = attempts
         self.max_backoff = max_backoff
+        self.receiver_locks = KeyedLocks()
 
     async def handle(self, event: CloudEvent) -> None:
         message = OutboundMessage.model_validate(event.data)
+        if len(message.receivers) == 1:
+            # One resident's replies reach Viber in the order the dialog produced them.
+            async with self.receiver_locks.hold(message.receivers[0]):
+                await self._send(event, message)
+        else:
+            await self._send(event, message)
+
+    async def _send(self, event: CloudEvent, message: OutboundMessage) -> None:
         body = render_message(message, sender_name=self.sender_name, sender_avatar=self.sender_avatar)
         for index, receivers in batches(message.receivers):
             batch_id = f"{event.id}:{index}"

@@ -41,6 +41,10 @@ from .base import (
 log = structlog.get_logger("chatbot.bus")
 
 
+class QueueMismatch(RuntimeError):
+    """A queue already exists with different arguments (RabbitMQ: PRECONDITION_FAILED)."""
+
+
 def queue_arguments(queue: str, delivery_limit: int, single_active: bool) -> dict[str, Any]:
     args: dict[str, Any] = {
         "x-queue-type": "quorum",
@@ -134,9 +138,16 @@ class RabbitBus(Bus):
             dead_queue_name(sub.queue), durable=True, arguments={"x-queue-type": "quorum"}
         )
         await dead.bind(DEAD_LETTER_EXCHANGE, routing_key=sub.queue)
-        queue = await channel.declare_queue(
-            sub.queue, durable=True, arguments=queue_arguments(sub.queue, self.delivery_limit, sub.single_active)
-        )
+        try:
+            queue = await channel.declare_queue(
+                sub.queue, durable=True, arguments=queue_arguments(sub.queue, self.delivery_limit, sub.single_active)
+            )
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            raise QueueMismatch(
+                f"queue {sub.queue!r} exists with other arguments than this service declares ({exc}). "
+                f"It was created with another BUS_DELIVERY_LIMIT or queue type: drain it, delete it in the "
+                f"management UI and restart, or restore the previous setting."
+            ) from exc
         for key in sub.keys:
             await queue.bind(EXCHANGE, routing_key=key)
         return queue
