@@ -31,6 +31,17 @@ def redact_value(value: Any) -> Any:
     return value
 
 
+def describe_error(exc: BaseException) -> str:
+    """An error for the log without the data that caused it: pydantic's messages quote
+    the input (a resident's text, name or phone), so only locations and kinds are kept."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        parts = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['type']}" for e in exc.errors(include_input=False)]
+        return f"{exc.error_count()} validation error(s): " + "; ".join(parts[:10])
+    return f"{type(exc).__name__}: {redact_value(str(exc))}"[:300]
+
+
 def redact_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """structlog processor: mask personal fields and phone numbers everywhere."""
     for key, value in list(event_dict.items()):

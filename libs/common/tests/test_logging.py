@@ -32,3 +32,20 @@ def test_personal_fields_and_phone_numbers_are_redacted_in_json_logs():
     for secret in ("Тарас", "Шевченко", "380671234567", "0671234567", "123 45 67", "123-45-67", "Леся", "Мій номер"):
         assert secret not in line
     assert record["data"]["kind"] == "text"
+
+
+def test_validation_errors_are_logged_without_the_input_that_caused_them():
+    from pydantic import ValidationError
+
+    from chatbot_common.events import InboundMessage
+    from chatbot_common.logging import describe_error
+
+    try:
+        InboundMessage.model_validate({"channel": "viber", "channel_user_id": "u", "channel_message_id": "1",
+                                       "sent_at": "not a date", "content": {"kind": "text", "text": "Мене звати Тарас"},
+                                       "user": {"name": "Тарас Шевченко", "age": 30}})
+    except ValidationError as exc:
+        described = describe_error(exc)
+    assert "sent_at: datetime_from_date_parsing" in described
+    assert "user.age: extra_forbidden" in described
+    assert "Тарас" not in described

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from chatbot_common.bus import Bus, PublishError
 from chatbot_common.events import Button, OutboundMessage, derived_id, make_event, utcnow
+from chatbot_common.logging import describe_error
 from chatbot_common.metrics import WEBHOOK_CALLBACKS
 from chatbot_common.store import Store
 from chatbot_common.texts import catalog
@@ -78,7 +79,7 @@ class Webhook:
             callback = CALLBACK.validate_python(json.loads(body))
         except (ValueError, ValidationError) as exc:
             WEBHOOK_CALLBACKS.labels(event="unknown", outcome="malformed").inc()
-            log.warning("webhook.malformed", error=str(exc)[:300])
+            log.warning("webhook.malformed", error=describe_error(exc))
             return web.json_response({"error": "malformed callback"}, status=400)
 
         answer: dict[str, Any] | None = self.welcome if isinstance(callback, ConversationStartedCallback) else None

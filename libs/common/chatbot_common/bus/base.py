@@ -24,6 +24,7 @@ import structlog
 from pydantic import ValidationError
 
 from ..events import CloudEvent, UnknownEventType
+from ..logging import describe_error
 from ..metrics import DEAD_LETTERED, HANDLED, HANDLER_FAILED, HANDLER_SECONDS
 
 Handler = Callable[[CloudEvent], Awaitable[None]]
@@ -55,7 +56,7 @@ def parse_message(body: bytes) -> CloudEvent:
         event = CloudEvent.model_validate_json(body)
         event.payload()
     except (ValidationError, UnknownEventType, ValueError) as exc:
-        raise InvalidMessage(str(exc)[:500]) from exc
+        raise InvalidMessage(describe_error(exc)) from exc
     return event
 
 
@@ -96,7 +97,7 @@ async def run_handler(sub: Subscription, body: bytes, delivery_count: int, deliv
         try:
             await sub.handler(event)
         except PermanentError as exc:
-            log.error("handler.permanent_failure", queue=sub.queue, error=str(exc))
+            log.error("handler.permanent_failure", queue=sub.queue, error=describe_error(exc))
             DEAD_LETTERED.labels(queue=sub.queue, reason="permanent").inc()
             return Outcome.PARK
         except asyncio.CancelledError:
@@ -107,7 +108,7 @@ async def run_handler(sub: Subscription, body: bytes, delivery_count: int, deliv
             log.warning(
                 "handler.failed",
                 queue=sub.queue,
-                error=repr(exc)[:300],
+                error=describe_error(exc),
                 delivery_count=delivery_count,
                 dead_lettered=last,
             )
