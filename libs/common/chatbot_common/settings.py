@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 VIBER_PUBLIC_API = "https://chatapi.viber.com/pa"
+DEMO_TOKEN = "demo-token"  # for the demo and the simulator only; the gateway refuses it against real Viber
 
 
 class Settings(BaseSettings):
@@ -28,7 +29,7 @@ class Settings(BaseSettings):
 
     # gateway
     gateway_port: int = 8080
-    viber_auth_token: str = "demo-token"
+    viber_auth_token: str = DEMO_TOKEN
     viber_api_url: str = VIBER_PUBLIC_API
     viber_webhook_url: str | None = None
     viber_sender_name: str = "Контактний центр"

@@ -9,7 +9,7 @@ from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from chatbot_common.bus import Bus
 from chatbot_common.runner import ServiceRuntime
-from chatbot_common.settings import Settings
+from chatbot_common.settings import DEMO_TOKEN, VIBER_PUBLIC_API, Settings
 from chatbot_common.store import Inbox, Store
 
 from .outbound import OutboundLane
@@ -25,6 +25,9 @@ WEBHOOK_PATH = "/viber/webhook"
 def build(settings: Settings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
     if not settings.viber_auth_token:
         raise ValueError("VIBER_AUTH_TOKEN must be set: it signs every callback the gateway accepts")
+    if settings.viber_auth_token == DEMO_TOKEN and settings.viber_api_url.rstrip("/") == VIBER_PUBLIC_API:
+        # The published demo token would let anyone forge callbacks to a live bot.
+        raise ValueError("VIBER_AUTH_TOKEN is the demo token but VIBER_API_URL is Viber's real API: set the bot's token")
     runtime = ServiceRuntime("gateway", settings, port=settings.gateway_port, bus=bus, store=store)
     callbacks = CallbackLog(runtime.store)
     sent = Inbox(runtime.store, "sent_batches")

@@ -196,3 +196,9 @@ async def test_callback_is_answered_503_while_the_broker_refuses_and_accepted_on
     assert retry.status == 200  # not mistaken for a duplicate: the first was never published
     [event] = await published(gateway, 1)
     assert event.data["channel_message_id"] == "7000000000000000001"
+
+
+@pytest.mark.parametrize("token", ["", "demo-token"])
+def test_gateway_refuses_to_start_without_a_real_token_against_real_viber(token):
+    with pytest.raises(ValueError, match="VIBER_AUTH_TOKEN"):
+        build(Settings(viber_auth_token=token, viber_api_url="https://chatapi.viber.com/pa"))
