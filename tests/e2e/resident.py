@@ -130,10 +130,13 @@ class EventTap:
     async def __aexit__(self, *exc: object) -> None:
         await self.connection.close()
 
-    async def wait_for(self, event_type: str, timeout: float = 20.0) -> dict[str, Any]:
+    async def wait_for(self, event_type: str, timeout: float = 20.0, after: dict[str, Any] | None = None
+                       ) -> dict[str, Any]:
+        """The first event of ``event_type`` (published after ``after``, if given)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            for event in self.events:
+            start = self.events.index(after) + 1 if after is not None else 0
+            for event in self.events[start:]:
                 if event["type"] == event_type:
                     return event
             message = await self.queue.get(no_ack=True, fail=False)

@@ -138,11 +138,12 @@ async def test_profile_fields_can_be_edited_and_birth_date_added(sim: SimClient,
         await phone.tap("profile:birth_date")
         await phone.say("05.12.1985")
         assert "05.12.1985" in phone.text
+        birthday = await events.wait_for("resident.updated")
         await phone.tap("profile:notify")
         await phone.tap("notify:city")
-        updated = await events.wait_for("resident.updated")
-    assert updated["data"]["notify"] in {"city", "address"}
-    assert updated["data"]["birth_date"] == "1985-12-05"
+        notify = await events.wait_for("resident.updated", after=birthday)
+    assert birthday["data"]["birth_date"] == "1985-12-05"
+    assert notify["data"]["notify"] == "city" and notify["data"]["birth_date"] == "1985-12-05"
 
 
 async def test_a_second_address_can_be_added(sim: SimClient):
@@ -176,7 +177,9 @@ async def test_deleting_my_data_asks_first_then_publishes_resident_deleted(sim: 
     assert "персональних даних" in phone.text
 
 
-async def test_same_verified_phone_on_another_identity_links_to_the_same_resident(sim: SimClient, rabbit_url: str):
+async def test_same_verified_phone_on_another_identity_links_once_the_resident_confirms(
+    sim: SimClient, rabbit_url: str
+):
     first = Phone(sim, "phone-account")
     await register(first, shared=True, number="+380931234567")
     async with EventTap(rabbit_url, ["resident.#"]) as events:
@@ -187,7 +190,18 @@ async def test_same_verified_phone_on_another_identity_links_to_the_same_residen
         await second.tap("settlement:khmelnytskyi")
         await second.say("Олена Коваленко")
         await second.share_phone("+380931234567")
-        assert "знайшли Ваш профіль" in second.text
+        assert "Ми надіслали туди запит" in second.text and "menu:profile" not in second.codes
+        # The request arrives in the app the resident already uses ...
+        request = await first.sim.wait_for_chat(
+            "phone-account", lambda chat: "під'єднати" in (chat[-1].get("text") or ""))
+        first.last = request[-1]
+        approve = next(code for code in first.codes if code.startswith("linking:approve:"))
+        await first.tap(approve)
+        assert "під'єднано" in first.text
+        # ... and once approved, the new app is the same resident, with its cabinet.
+        welcome = await second.sim.wait_for_chat(
+            "tablet-account", lambda chat: "підтверджено" in (chat[-1].get("text") or ""))
+        second.last = welcome[-1]
         assert "menu:profile" in second.codes
         updated = await events.wait_for("resident.updated")
     channels = {c["channel_user_id"] for c in updated["data"]["channels"]}

@@ -82,6 +82,10 @@ class InboundHandler:
             # Redelivery after a crash between the state write and the publishes.
             await self._publish_stored(doc, event.id)
             return
+        if doc is not None and doc.get("deleted"):
+            # A deletion whose farewell and resident.deleted are not out yet (its own
+            # redelivery is still on the way): finish it before anything new happens.
+            await self._publish_stored(doc, doc.get("last_event_id", ""))
         if resident is None:
             resident = Resident(identities=[Identity(channel=data.channel, channel_user_id=data.channel_user_id)])
             log.info("dialog.resident_created", resident_id=resident.id)
@@ -93,8 +97,8 @@ class InboundHandler:
             await self.repository.forget(target, caused_by=event.id, outbox=outbox)
         else:
             await self.repository.save(target, caused_by=event.id, outbox=outbox)
-            if outcome.merge_into and resident.id != target.id:
-                await self.repository.drop(resident.id)
+            if outcome.absorbed and outcome.absorbed != target.id:
+                await self.repository.drop(outcome.absorbed)  # its identities now point here
         for out in outbox:
             await self.bus.publish(out)
         await self._outbox_published(target.id, event.id, forgotten=outcome.forget)
@@ -108,6 +112,13 @@ class InboundHandler:
                 text=reply.text, buttons=list(reply.buttons),
             )
             out.append(make_event(message, source=SOURCE, id=derived_id(event.id, "reply", n),
+                                  correlationid=event.correlationid))
+        for n, notice in enumerate(outcome.notices):
+            message = OutboundMessage(
+                channel=notice.channel, lane=Lane.reply, receivers=[notice.channel_user_id],
+                resident_ids=[notice.resident_id], text=notice.reply.text, buttons=list(notice.reply.buttons),
+            )
+            out.append(make_event(message, source=SOURCE, id=derived_id(event.id, "notice", n),
                                   correlationid=event.correlationid))
         for n, domain_event in enumerate(outcome.events):
             out.append(make_event(domain_event, source=SOURCE, id=derived_id(event.id, domain_event.type, n),

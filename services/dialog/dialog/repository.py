@@ -43,6 +43,10 @@ class ResidentRepository:
             return None, doc
         return Resident.model_validate(doc["resident"]), doc
 
+    async def by_id(self, resident_id: str) -> Resident | None:
+        resident, _doc = await self.load(resident_id)
+        return resident
+
     async def by_phone(self, phone: str) -> Resident | None:
         """S7: the registered resident who verified this phone (any channel)."""
         doc = await self.residents.find_one({"phone": phone, "deleted": {"$ne": True}})
@@ -89,7 +93,8 @@ class ResidentRepository:
         await self.residents.delete_one({"_id": resident_id, "deleted": True})
 
     async def drop(self, resident_id: str) -> None:
-        """Remove a temporary record merged into another resident (S7)."""
+        """Remove a record another resident took over (S7); its identities were
+        re-pointed by that resident's :meth:`save`."""
         await self.residents.delete_one({"_id": resident_id})
 
     async def outbox_sent(self, resident_id: str, caused_by: str) -> None:

@@ -24,7 +24,7 @@ def _flow(turn: Turn) -> str:
 
 
 def _nav(turn: Turn) -> list:
-    return navigation(turn.t, home=turn.resident.registered)
+    return navigation(turn.t)  # home: the main menu, or the guest menu while registering
 
 
 def street_label(turn: Turn, settlement_id: str, street_id: str, typed: str | None = None) -> str:

@@ -40,20 +40,36 @@ class Reply:
     buttons: list[Button] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A message to a channel identity other than the one that wrote (S7 linking: the
+    request goes to the resident's other app; the answer comes back to the new one)."""
+
+    channel: Channel
+    channel_user_id: str
+    resident_id: str
+    reply: Reply
+
+
 @dataclass
 class Outcome:
     resident: Resident
     replies: list[Reply] = field(default_factory=list)
     events: list[EventData] = field(default_factory=list)
+    #: messages to other identities, sent after ``replies``
+    notices: list[Notice] = field(default_factory=list)
     #: the resident asked to delete all their data: the store forgets personal fields
     forget: bool = False
-    #: S7: this identity belongs to an existing resident (same verified phone); the
-    #: service moves the identity there and drops the temporary record. ``resident`` is
-    #: then the existing resident with this identity already appended.
-    merge_into: str | None = None
+    #: S7: the id of another resident record whose identities ``resident`` took over
+    #: (the resident confirmed the link from their first app); the service drops it.
+    absorbed: str | None = None
 
 
 class ResidentDirectory(Protocol):
     """What the engine may ask about other residents (implemented by the repository)."""
 
-    async def by_phone(self, phone: str) -> Resident | None: ...
+    async def by_phone(self, phone: str) -> Resident | None:
+        """The resident who verified this phone, if any."""
+
+    async def by_id(self, resident_id: str) -> Resident | None:
+        """A resident by id (``None`` when deleted or merged away)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from chatbot_common.events import Button
 
-from . import codes, profile, useful_info
+from . import codes, profile, registration, useful_info
 from .api import Reply
 from .keyboards import button, grid, navigation, open_url
 from .turn import Answer, Step, Turn, register
@@ -70,7 +70,7 @@ def open_menu(turn: Turn, code: str) -> bool:
         turn.go("guest")
         return True
     if code == codes.MENU_REGISTER:
-        turn.go("consent")
+        registration.resume(turn)
     elif code == codes.MENU_INFO:
         useful_info.show(turn, None)
     elif code == codes.MENU_PROFILE:

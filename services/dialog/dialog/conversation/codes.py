@@ -48,6 +48,10 @@ PROFILE_DELETE = "profile:delete"
 PROFILE_DELETE_CONFIRM = "profile:delete:yes"
 BIRTH_CLEAR = "birth:clear"
 
+LINK_APPROVE = "linking:approve:"  # + id of the resident record asking to be linked
+LINK_REJECT = "linking:reject:"  # + the same id
+LINK_CANCEL = "linking:cancel"  # the asking side gives up and types another number
+
 ADDRESS = "address:"  # + address id: open it
 ADDRESS_ADD = "address:add"
 ADDRESS_EDIT = "address:edit:"  # + address id

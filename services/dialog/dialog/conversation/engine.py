@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from chatbot_common.events import MessageKind
 
-from . import address, cabinet, codes, profile, registration, useful_info  # noqa: F401  (steps register)
+from . import address, cabinet, codes, linking, profile, registration, useful_info  # noqa: F401  (steps register)
 from .api import Incoming, IncomingKind, Outcome
 from .context import Context
 from .model import Identity, Resident
@@ -74,6 +74,9 @@ async def _message(turn: Turn, answer: Answer) -> None:
         else:
             registration.begin(turn)
         return
+    if answer.code and linking.is_answer(answer.code) and turn.resident.registered:
+        await linking.answer_request(turn, answer.code)  # S7: from any screen
+        return
     if answer.code and _navigate(turn, answer.code):
         return
     if answer.kind not in (MessageKind.text, MessageKind.contact):
@@ -97,10 +100,13 @@ async def _message(turn: Turn, answer: Answer) -> None:
 def _navigate(turn: Turn, code: str) -> bool:
     """Codes that work from any screen; ``False`` leaves the code to the current step."""
     mode = _mode(turn)
-    if code in (codes.START, codes.HOME):
+    if code == codes.START or (code == codes.HOME and mode != "registration"):
         _welcome_back(turn)
         return True
     if mode == "registration":
+        if code == codes.HOME:  # leave registration for now: public info meanwhile
+            turn.go("guest")
+            return True
         return False
     if code.startswith("menu:"):
         return cabinet.open_menu(turn, code)

@@ -2,8 +2,8 @@
 
 Answers are saved on the resident as they come, so a resident who leaves at any step
 resumes there. Declining consent leaves public information and questions only (guest).
-A phone shared through the channel that already belongs to a resident links this
-identity to that resident instead of creating a second one (S7).
+A phone shared through the channel that a registered resident already verified starts
+a link request that resident confirms from their other app (S7, see ``linking``).
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from __future__ import annotations
 from chatbot_common.events import Button, MessageKind, NotifyScope
 
 from ..directory import normalise_phone
-from . import codes
+from . import codes, linking
 from .keyboards import button, navigation, share_phone
-from .model import Resident
 from .turn import Answer, Step, Turn, register
 from .validation import clean_name
 
@@ -62,11 +61,31 @@ def begin(turn: Turn) -> None:
     turn.go("consent")
 
 
+def resume(turn: Turn) -> None:
+    """Back to registration from the guest menu: the first thing still missing.
+    Answers are kept on the resident, so nothing given before is asked again (a
+    half-typed address restarts at the street)."""
+    resident = turn.resident
+    if not resident.consent:
+        step = "consent"
+    elif not resident.settlement_id:
+        step = "settlement"
+    elif not resident.name:
+        step = "name"
+    elif not resident.phone:
+        step = "phone"
+    elif not resident.addresses:
+        step = "street"
+    else:
+        step = "notify"
+    turn.go(step, flow="registration", page=0, settlement_id=resident.settlement_id)
+
+
 # ----------------------------------------------------------------------------- name
 
 
 def ask_name(turn: Turn) -> None:
-    turn.say(turn.t("registration.name"), navigation(turn.t, home=False))
+    turn.say(turn.t("registration.name"), navigation(turn.t))
 
 
 async def answer_name(turn: Turn, answer: Answer) -> bool:
@@ -100,7 +119,7 @@ def read_phone(turn: Turn, answer: Answer) -> tuple[str, bool] | None:
 
 
 def ask_phone(turn: Turn) -> None:
-    turn.say(turn.t("registration.phone"), [share_phone(turn.t), *navigation(turn.t, home=False)])
+    turn.say(turn.t("registration.phone"), [share_phone(turn.t), *navigation(turn.t)])
 
 
 async def answer_phone(turn: Turn, answer: Answer) -> bool:
@@ -113,8 +132,8 @@ async def answer_phone(turn: Turn, answer: Answer) -> bool:
     phone, verified = read
     existing = await turn.ctx.directory.by_phone(phone)
     if existing is not None and existing.id != turn.resident.id and existing.phone_verified:
-        if verified:
-            link_to_existing(turn, existing, phone)
+        if verified and existing.registered:
+            linking.request(turn, existing, phone)  # S7: their other app confirms
             return True
         turn.note("registration.phone_taken")
         turn.ask()
@@ -123,29 +142,6 @@ async def answer_phone(turn: Turn, answer: Answer) -> bool:
     turn.resident.phone_verified = verified
     turn.go("street", keep=True, settlement_id=turn.resident.settlement_id)
     return True
-
-
-def link_to_existing(turn: Turn, existing: Resident, phone: str) -> None:
-    """S7: both sides proved the phone through their channel, so they are one person.
-    The resident returned is the existing one with this identity added; the service
-    moves the identity there and drops the temporary record."""
-    current = turn.resident
-    merged = existing.model_copy(deep=True)
-    turn.baseline = existing.model_copy(deep=True)
-    if merged.identity(turn.identity.channel, turn.identity.channel_user_id) is None:
-        merged.identities.append(turn.identity.model_copy())
-    merged.phone, merged.phone_verified = phone, True
-    turn.resident, turn.merge_into = merged, existing.id
-    if merged.registered:
-        turn.note("registration.linked", name=merged.name or "")
-        turn.go("cabinet")
-        return
-    merged.consent = True
-    merged.consent_at = merged.consent_at or current.consent_at or turn.ctx.clock()
-    merged.name = current.name or merged.name
-    merged.settlement_id = current.settlement_id or merged.settlement_id
-    turn.note("registration.linked_continue")
-    turn.go("street", flow="registration", settlement_id=merged.settlement_id)
 
 
 # ----------------------------------------------------------------------------- notify
@@ -162,7 +158,7 @@ def ask_notify(turn: Turn) -> None:
         text = t("profile.notify", current=t(f"notify.current_{resident.notify.value}"))
     else:
         text = t("registration.notify")
-    turn.say(text, [*notify_buttons(turn), *navigation(t, home=resident.registered)])
+    turn.say(text, [*notify_buttons(turn), *navigation(t)])
 
 
 async def answer_notify(turn: Turn, answer: Answer) -> bool:

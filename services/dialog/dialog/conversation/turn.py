@@ -16,7 +16,7 @@ from chatbot_common.texts import Catalog, catalog
 
 from ..directory import CityData
 from . import codes
-from .api import Outcome, Reply
+from .api import Notice, Outcome, Reply
 from .context import Context
 from .model import ConversationState, Identity, Resident
 from .snapshots import resident_events
@@ -79,7 +79,8 @@ class Turn:
         self.t: Catalog = catalog()
         self.replies: list[Reply] = []
         self.forget = False
-        self.merge_into: str | None = None
+        self.absorbed: str | None = None
+        self.notices: list[Notice] = []
         self._notes: list[str] = []
 
     @property
@@ -130,5 +131,6 @@ class Turn:
             replies=self.replies,
             events=events,
             forget=self.forget,
-            merge_into=self.merge_into,
+            notices=self.notices,
+            absorbed=self.absorbed,
         )

@@ -12,6 +12,7 @@ community-specific lives in code (S8). The folder holds:
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
@@ -59,12 +60,35 @@ def load_city(data_dir: Path = DEFAULT_DATA_DIR) -> CityData:
     streets = {
         s.id: _streets(_read(data_dir / "streets" / f"{s.id}.toml"), types, s.id) for s in settlements
     }
-    return CityData(
+    city = CityData(
         settlements=settlements,
         streets=streets,
         info=parse_useful_info(_read(data_dir / "useful_info.toml")),
         links=parse_links(_read(data_dir / "links.toml")),
     )
+    _check(city, data_dir)
+    return city
+
+
+#: Ids become button codes (``settlement:<id>``): lower-case Latin, digits, ``_`` and
+#: ``-`` only, or a tapped button would read as free text.
+ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,60}$")
+#: A section's text is sent as one Viber message (≤ 7000) with a short note on top.
+MAX_SECTION_TEXT = 6500
+
+
+def _check(city: CityData, data_dir: Path) -> None:
+    """Refuse at start-up what would break for residents later (staff edit these files)."""
+    ids = [("settlements.toml", s.id) for s in city.settlements]
+    ids += [(f"streets/{key}.toml", st.id) for key, directory in city.streets.items() for st in directory.streets]
+    ids += [("useful_info.toml", section.id) for section in city.info.all()]
+    ids += [("links.toml", link.id) for link in city.links]
+    bad = [f"{file}: {value!r}" for file, value in ids if not ID.match(value)]
+    if bad:
+        raise ValueError(f"{data_dir}: ids must be lower-case Latin letters, digits, '_' or '-': {'; '.join(bad)}")
+    long = [s.id for s in city.info.all() if len(s.text) > MAX_SECTION_TEXT]
+    if long:
+        raise ValueError(f"{data_dir}/useful_info.toml: sections longer than {MAX_SECTION_TEXT} characters: {long}")
 
 
 def _settlements(document: dict[str, Any]) -> tuple[Settlement, ...]:

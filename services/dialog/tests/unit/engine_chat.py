@@ -1,8 +1,10 @@
 """A resident's side of the conversation, for engine-level scripted tests.
 
-``Chat`` keeps the resident between messages like the service: it stores
+``Chat`` plays one channel identity and keeps residents between messages like the
+service: it finds the resident by identity in the shared directory, stores
 ``outcome.resident`` (round-tripped through JSON as the store would), honours
-``merge_into`` and ``forget``, and exposes the last reply and its button codes.
+``absorbed`` and ``forget``, delivers ``notices`` to the other identities' chats, and
+exposes the last message this identity received and its button codes.
 """
 
 from __future__ import annotations
@@ -18,18 +20,29 @@ from dialog.conversation.model import Identity
 
 @dataclass
 class FakeDirectory:
-    """The store's view the engine may query: residents by phone."""
+    """The store's view the engine may query (residents by phone and id), plus what
+    each channel identity has received, in order."""
 
     residents: dict[str, Resident] = field(default_factory=dict)
+    received: dict[tuple[Channel, str], list[Reply]] = field(default_factory=dict)
 
     async def by_phone(self, phone: str) -> Resident | None:
-        return next((r for r in self.residents.values() if r.phone == phone), None)
+        return next((r for r in self.residents.values() if r.phone == phone and r.phone_verified), None)
+
+    async def by_id(self, resident_id: str) -> Resident | None:
+        return self.residents.get(resident_id)
+
+    def of_identity(self, channel: Channel, channel_user_id: str) -> Resident | None:
+        return next((r for r in self.residents.values() if r.identity(channel, channel_user_id)), None)
 
     def save(self, resident: Resident) -> None:
         self.residents[resident.id] = resident
 
     def delete(self, resident_id: str) -> None:
         self.residents.pop(resident_id, None)
+
+    def deliver(self, channel: Channel, channel_user_id: str, reply: Reply) -> None:
+        self.received.setdefault((channel, channel_user_id), []).append(reply)
 
 
 class Chat:
@@ -45,12 +58,19 @@ class Chat:
         self.channel = channel
         self.channel_user_id = channel_user_id
         self.ctx = ctx or build_context(directory)
-        self.resident = self._new_resident()
         self.outcomes: list[Outcome] = []
         self.events: list[EventData] = []
 
+    @property
+    def resident(self) -> Resident:
+        """Whoever this identity belongs to now (a fresh one before first contact)."""
+        found = self.directory.of_identity(self.channel, self.channel_user_id)
+        return found.model_copy(deep=True) if found else self._new_resident()
+
     def _new_resident(self) -> Resident:
-        return Resident(identities=[Identity(channel=self.channel, channel_user_id=self.channel_user_id)])
+        if not hasattr(self, "_fresh"):
+            self._fresh = Resident(identities=[Identity(channel=self.channel, channel_user_id=self.channel_user_id)])
+        return self._fresh.model_copy(deep=True)
 
     # ------------------------------------------------------------------ sending
 
@@ -60,17 +80,20 @@ class Chat:
         self.outcomes.append(outcome)
         self.events.extend(outcome.events)
         self._store(outcome)
+        for reply in outcome.replies:
+            self.directory.deliver(self.channel, self.channel_user_id, reply)
+        for notice in outcome.notices:
+            self.directory.deliver(notice.channel, notice.channel_user_id, notice.reply)
         return outcome
 
     def _store(self, outcome: Outcome) -> None:
         stored = Resident.model_validate_json(outcome.resident.model_dump_json())
         if outcome.forget:
-            self.directory.delete(self.resident.id)
-            self.resident = self._new_resident()
+            self.directory.delete(stored.id)
+            self.__dict__.pop("_fresh", None)  # coming back after deletion is a first contact again
             return
-        if outcome.merge_into:
-            self.directory.delete(self.resident.id)
-        self.resident = stored
+        if outcome.absorbed:
+            self.directory.delete(outcome.absorbed)
         self.directory.save(stored)
 
     async def tap_start(self) -> Outcome:
@@ -95,10 +118,10 @@ class Chat:
 
     @property
     def last(self) -> Reply:
-        """The last message the resident received (what their keyboard shows)."""
-        replies = [r for o in self.outcomes for r in o.replies]
-        assert replies, "the resident has received nothing yet"
-        return replies[-1]
+        """The last message this identity received (what its keyboard shows)."""
+        received = self.directory.received.get((self.channel, self.channel_user_id), [])
+        assert received, "the resident has received nothing yet"
+        return received[-1]
 
     @property
     def text(self) -> str:

@@ -74,7 +74,7 @@ async def test_another_community_swaps_every_data_file(tmp_path):
     chat = Chat(directory, "viber-user-5", ctx=build_context(directory, data_dir=_other_community(tmp_path)))
     await chat.tap_start()
     await chat.tap("consent:yes")
-    assert chat.codes() == ["settlement:tyvriv", "nav:back"]
+    assert chat.codes() == ["settlement:tyvriv", "nav:back", "nav:home"]
     await chat.tap("settlement:tyvriv")
     await chat.send("Олена Коваленко")
     await chat.send("0671234567")
@@ -92,3 +92,18 @@ async def test_another_community_swaps_every_data_file(tmp_path):
 
 def test_data_is_read_once_per_folder():
     assert build_context(FakeDirectory()).city is build_context(FakeDirectory()).city
+
+
+@pytest.mark.parametrize("bad_id", ["Tyvriv", "тиврів", "tyv riv", "tyv:riv", ""])
+def test_an_id_that_cannot_be_a_button_code_is_refused_at_start(tmp_path, bad_id):
+    folder = _other_community(tmp_path)
+    (folder / "links.toml").write_text(f'[[link]]\nid = "{bad_id}"\nlabel = "Сайт"\nurl = "https://example.gov.ua"\n')
+    with pytest.raises(ValueError, match="ids must be lower-case"):
+        load_city(folder)
+
+
+def test_a_useful_info_text_too_long_for_one_message_is_refused_at_start(tmp_path):
+    folder = _other_community(tmp_path)
+    (folder / "useful_info.toml").write_text(f'[[section]]\nid = "long"\ntitle = "Довго"\ntext = "{"я" * 7000}"\n')
+    with pytest.raises(ValueError, match="longer than"):
+        load_city(folder)

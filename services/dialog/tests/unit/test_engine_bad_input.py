@@ -95,7 +95,7 @@ async def test_an_unknown_street_is_explained_and_asked_again(chat):
     await chat.send("Неіснуюча")
     assert chat.step == "street"
     assert "Неіснуюча" in chat.text and "напишіть її ще раз" in chat.text
-    assert chat.codes() == ["street:typed", "nav:back"]
+    assert chat.codes() == ["street:typed", "nav:back", "nav:home"]
 
 
 @pytest.mark.parametrize("street", ["😀", "1", "Я" * 500])

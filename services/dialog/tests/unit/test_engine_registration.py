@@ -44,7 +44,7 @@ async def test_full_registration_with_typed_phone_ends_in_the_cabinet(chat):
     assert chat.codes()[0] == "settlement:khmelnytskyi"  # the city first
     await chat.tap("settlement:khmelnytskyi")
     assert chat.text == t("registration.name")
-    assert chat.codes() == ["nav:back"]
+    assert chat.codes() == ["nav:back", "nav:home"]
     await chat.send("Олена   Коваленко")
     assert any(b.action == ButtonAction.share_phone for b in chat.buttons())
     await chat.send("(067) 123-45-67")
@@ -208,8 +208,8 @@ async def test_a_resident_who_leaves_resumes_at_the_same_step(directory, stop_at
     assert chat.step == stop_at
 
     # the next day: the service loads the stored resident; the resident opens the chat
-    returning = Chat(directory, "viber-user-1")
-    returning.resident = directory.residents[chat.resident.id]
+    returning = Chat(directory, "viber-user-1")  # finds the stored resident by identity
+    assert returning.resident.id == chat.resident.id
     opened = await returning.incoming(IncomingKind.started)
     assert opened.replies == []
     await returning.tap_start()
@@ -278,3 +278,18 @@ async def test_a_location_pin_at_the_street_question_is_explained(chat):
     await chat.send_kind(MessageKind.location, lat=49.42, lon=26.98)
     assert chat.step == "street"
     assert chat.text.startswith(t("errors.not_text"))
+
+
+async def test_home_during_registration_opens_the_guest_menu_and_register_resumes_where_it_stopped(chat):
+    await chat.tap_start()
+    await chat.tap("consent:yes")
+    await chat.tap("settlement:khmelnytskyi")
+    await chat.send("Олена Коваленко")
+    assert "nav:home" in chat.codes()  # every registration question offers a way home
+    await chat.tap("nav:home")
+    assert chat.step == "guest" and "menu:register" in chat.codes()
+    await chat.tap("menu:info")  # reads public information meanwhile
+    await chat.tap("nav:home")
+    await chat.tap("menu:register")
+    assert chat.step == "phone"  # consent, settlement and name are not asked again
+    assert chat.resident.name == "Олена Коваленко"
