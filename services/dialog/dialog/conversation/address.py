@@ -150,6 +150,8 @@ async def answer_street(turn: Turn, answer: Answer) -> bool:
         return True
     found = directory.match(text)
     if found.street is not None:
+        if found.bad_house:  # the street is right, the number is not a house number
+            turn.note("errors.house")
         choose_street(turn, found.street, found.house)
         return True
     turn.set(typed=text)

@@ -64,13 +64,15 @@ class StreetMatch:
 
     ``street`` is set when we are sure (exact after folding, or a single close typo);
     ``suggestions`` lists candidates to offer as buttons otherwise; ``house`` is a house
-    number typed together with the street («Проскурівська 12»).
+    number typed together with the street («Проскурівська 12»); ``bad_house`` says a
+    number was typed with it that is no house number («Проскурівська 0»).
     """
 
     street: Street | None = None
     suggestions: tuple[Street, ...] = ()
     house: str | None = None
     typo: bool = False
+    bad_house: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,13 +97,17 @@ class StreetDirectory:
         found = self._match_name(query)
         if found.street or found.suggestions:
             return found
+        bad_house = StreetMatch()
         for gap in _HOUSE_GAP.finditer(query):  # «Проскурівська 12/1», «… 12 корпус 2»
             house = parse_house(query[gap.end() :])
+            found = self._match_name(query[: gap.start()])
+            if not (found.street or found.suggestions):
+                continue
             if house:
-                found = self._match_name(query[: gap.start()])
-                if found.street or found.suggestions:
-                    return StreetMatch(found.street, found.suggestions, house, found.typo)
-        return StreetMatch()
+                return StreetMatch(found.street, found.suggestions, house, found.typo)
+            if not (bad_house.street or bad_house.suggestions):
+                bad_house = StreetMatch(found.street, found.suggestions, None, found.typo, bad_house=True)
+        return bad_house
 
     def _match_name(self, name: str) -> StreetMatch:
         type_hint, words = self._strip_type(fold(name).split())

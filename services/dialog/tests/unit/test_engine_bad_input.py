@@ -169,3 +169,15 @@ async def test_buttons_from_an_old_keyboard_in_the_cabinet(chat, code):
     assert chat.text.startswith(t("errors.stale"))
     assert chat.step == "cabinet" and "menu:profile" in chat.codes()
     assert outcome.events == [] and chat.resident.model_dump() == before
+
+
+async def test_a_known_street_with_an_impossible_house_number_asks_for_the_house_not_the_street(chat):
+    await chat.tap_start()
+    await chat.tap("consent:yes")
+    await chat.tap("settlement:khmelnytskyi")
+    await chat.send("Олена Коваленко")
+    await chat.send("0671234567")
+    await chat.send("Проскурівська 999999")
+    assert chat.step == "house"
+    assert t("errors.house") in chat.text and "Проскурівська" in chat.text
+    assert "немає в довіднику" not in chat.text
