@@ -59,7 +59,7 @@ def ask_settlement(turn: Turn) -> None:
     t = turn.t
     flow = _flow(turn)
     settlement = turn.city.settlement(turn.resident.settlement_id)
-    text = t(f"address.settlement_{flow}", current=settlement.label if settlement else "—")
+    text = t(f"address.settlement_{flow}", current=settlement.label if settlement else t("profile.not_set"))
     items = [button(s.label, f"{codes.SETTLEMENT}{s.id}") for s in turn.city.settlements]
     keyboard = page(items, int(turn.data.get("page", 0)), turn.ctx.settlements_per_page, t)
     turn.say(text, [*keyboard, *_nav(turn)])
@@ -119,7 +119,7 @@ def ask_street(turn: Turn) -> None:
     settlement_id = str(turn.data.get("settlement_id"))
     settlement = turn.city.settlement(settlement_id)
     directory = turn.city.street_directory(settlement_id)
-    text = t("address.street", settlement=settlement.label if settlement else "—")
+    text = t("address.street", settlement=settlement.label if settlement else t("profile.not_set"))
     if directory:
         text += "\n" + t("address.street_example", example=directory.streets[0].name)
     turn.say(text, _nav(turn))
