@@ -1,9 +1,11 @@
 """The event catalog: CloudEvents 1.0 envelope and one pydantic model per event type.
 
 Every event crossing a service boundary is declared here, once. The routing key of an
-event is its type (``<domain>.<event>``); outbound messages add a lane suffix
-(``outbound.viber.reply`` / ``outbound.viber.bulk``) so interactive replies and bulk
-mailings sit in different queues and a reply never waits behind a mailing.
+event is its type (``<domain>.<event>``); outbound messages are routed by channel and
+lane instead (``outbound.<channel>.<lane>``: ``outbound.viber.reply`` /
+``outbound.viber.bulk``) so interactive replies and bulk mailings sit in different
+queues and a reply never waits behind a mailing — see :func:`routing_key`, the one
+place that derives it.
 
 Downstream of the gateway everything is channel-agnostic: events speak of ``channel`` +
 ``channel_user_id`` and of the resident id (S7), never of Viber JSON. The outbound
@@ -235,6 +237,9 @@ class OutboundMessage(EventData):
     """One message to one or more residents on one channel. The gateway sends it with
     ``send_message`` (one receiver) or ``broadcast_message`` (batches of ≤ 300)."""
 
+    # The type names the payload model. Event types are per channel: a Telegram gateway
+    # adds ``outbound.telegram`` (this same model) to the catalog. The routing key comes
+    # from ``channel`` and ``lane`` in the data (:func:`routing_key`), never from the type.
     type: ClassVar[str] = "outbound.viber"
     channel: Channel = Channel.viber
     lane: Lane = Lane.reply
@@ -243,9 +248,6 @@ class OutboundMessage(EventData):
     buttons: list[Button] = Field(default_factory=list)
     tracking_data: str | None = Field(default=None, max_length=4000)
     resident_ids: list[str] = Field(default_factory=list)  # parallel to receivers, if known
-
-    def routing_key(self) -> str:
-        return f"outbound.{self.channel.value}.{self.lane.value}"
 
 
 # --------------------------------------------------------------------------- residents
@@ -320,8 +322,14 @@ EVENT_TYPES: dict[str, type[EventData]] = {
 
 
 def routing_key(event: CloudEvent) -> str:
-    """Routing key = event type, plus the lane for outbound messages."""
-    if event.type.startswith("outbound."):
-        lane = event.data.get("lane", Lane.reply.value)
-        return f"{event.type}.{lane}"
+    """Routing key = event type; for an outbound message ``outbound.<channel>.<lane>``,
+    read from its data (absent: the model's defaults), so a Telegram message can never
+    land in the Viber gateway's queues; an unknown channel or lane raises ``ValueError``
+    at the publisher. The only place routing keys are derived."""
+    model = EVENT_TYPES.get(event.type)
+    if model is not None and issubclass(model, OutboundMessage):
+        fields = model.model_fields
+        channel = Channel(event.data.get("channel", fields["channel"].default))
+        lane = Lane(event.data.get("lane", fields["lane"].default))
+        return f"outbound.{channel.value}.{lane.value}"
     return event.type

@@ -31,15 +31,23 @@ def redact_value(value: Any) -> Any:
     return value
 
 
+#: How much of a (non-pydantic) exception's message reaches the log.
+MAX_ERROR_MESSAGE = 120
+
+
 def describe_error(exc: BaseException) -> str:
     """An error for the log without the data that caused it: pydantic's messages quote
-    the input (a resident's text, name or phone), so only locations and kinds are kept."""
+    the input (a resident's text, name or phone), so only locations and kinds are kept.
+    Any other exception: its class and the first ``MAX_ERROR_MESSAGE`` characters of its
+    message with phone numbers masked — enough to tell what broke, too short to carry a
+    document's worth of personal data."""
     from pydantic import ValidationError
 
     if isinstance(exc, ValidationError):
         parts = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['type']}" for e in exc.errors(include_input=False)]
         return f"{exc.error_count()} validation error(s): " + "; ".join(parts[:10])
-    return f"{type(exc).__name__}: {redact_value(str(exc))}"[:300]
+    # Mask first, then cut: a phone number cut in half would no longer match the mask.
+    return f"{type(exc).__name__}: {redact_value(str(exc))[:MAX_ERROR_MESSAGE]}"
 
 
 def redact_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:

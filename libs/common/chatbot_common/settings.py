@@ -7,6 +7,8 @@ implementations: ``AMQP_URL=memory://`` → in-process bus, ``amqp://…`` → R
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 VIBER_PUBLIC_API = "https://chatapi.viber.com/pa"
@@ -49,6 +51,11 @@ class Settings(BaseSettings):
 
     # inbox de-duplication memory
     inbox_ttl_days: int = 7
+
+    @property
+    def inbox_ttl(self) -> timedelta:
+        """How long every ``Inbox`` remembers handled ids: pass it to each one."""
+        return timedelta(days=self.inbox_ttl_days)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -81,7 +81,8 @@ def open_store(url: str, database: str, *, memory_namespace: str = "default") ->
 
 class Inbox:
     """Remembers handled event ids so a redelivered event is skipped (at-least-once →
-    effectively once). Unique ``_id`` + TTL index on ``handled_at``."""
+    effectively once). Unique ``_id`` + TTL index on ``handled_at``; services pass
+    ``ttl=settings.inbox_ttl`` (``INBOX_TTL_DAYS``)."""
 
     def __init__(self, store: Store, collection: str = "inbox", ttl: timedelta = timedelta(days=7)) -> None:
         self.collection = store[collection]

@@ -66,3 +66,13 @@ async def test_aggregate_returns_documents_on_both_backends(store):
     await store["c"].insert_many([{"_id": 1, "k": "a"}, {"_id": 2, "k": "a"}, {"_id": 3, "k": "b"}])
     rows = await store.aggregate("c", [{"$group": {"_id": "$k", "n": {"$sum": 1}}}, {"$sort": {"_id": 1}}])
     assert rows == [{"_id": "a", "n": 2}, {"_id": "b", "n": 1}]
+
+
+async def test_inbox_ttl_days_setting_becomes_the_inbox_ttl_index(unique):
+    from chatbot_common.settings import Settings
+
+    store = open_store("memory://", "ttl", memory_namespace=f"ttl-{unique}")
+    inbox = Inbox(store, "inbox", ttl=Settings(inbox_ttl_days=2).inbox_ttl)
+    await inbox.setup()
+    indexes = await store["inbox"].index_information()
+    assert [ix["expireAfterSeconds"] for ix in indexes.values() if "expireAfterSeconds" in ix] == [2 * 24 * 3600]

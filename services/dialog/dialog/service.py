@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 from chatbot_common.bus import Bus
@@ -20,7 +19,7 @@ INBOUND_QUEUE = "dialog.inbound"
 def build(settings: Settings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
     runtime = ServiceRuntime("dialog", settings, port=settings.dialog_port, bus=bus, store=store)
     repository = ResidentRepository(runtime.store)
-    inbox = Inbox(runtime.store, "inbox", ttl=timedelta(days=settings.inbox_ttl_days))
+    inbox = Inbox(runtime.store, "inbox", ttl=settings.inbox_ttl)
     context = build_context(repository, data_dir=Path(settings.dialog_data_dir) if settings.dialog_data_dir else None)
     handler = InboundHandler(bus=runtime.bus, repository=repository, inbox=inbox, context=context)
 

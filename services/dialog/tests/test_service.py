@@ -4,7 +4,8 @@ in-memory bus and the store under test — a real MongoDB when MONGODB_URL is se
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,36 @@ from chatbot_common.events import (
 )
 from chatbot_common.settings import Settings
 from chatbot_common.store import open_store
+from dialog.repository import ResidentRepository
 from dialog.service import build
+
+
+async def eventually(probe: Callable[[], Awaitable[Any]], what: str, timeout: float = 10.0) -> Any:
+    """Poll ``probe`` until it returns something truthy. The dialog's bookkeeping after
+    the publishes (``outbox_sent``, ``erase``) lands after the reply: reading the store
+    once, right when the reply arrives, races it (and loses on a real MongoDB)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"not within {timeout}s: {what}")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def slow_bookkeeping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the writes after the publishes late, as a real database may be, so the tests
+    prove they wait for them on every store (not only where the race shows)."""
+    for name in ("outbox_sent", "erase"):
+        real = getattr(ResidentRepository, name)
+
+        async def late(self, *args: Any, _real: Any = real, **kwargs: Any) -> None:
+            await asyncio.sleep(0.3)
+            await _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(ResidentRepository, name, late)
 
 
 class Dialog:
@@ -87,7 +117,15 @@ async def register(d: Dialog, user: str) -> None:
     assert d.of_type("resident.registered")
 
 
-async def test_deleting_data_removes_every_personal_field_from_the_store(dialog: Dialog):
+async def stored_everything(dialog: Dialog) -> list[dict]:
+    store = dialog.runtime.store
+    return [doc async for doc in store["residents"].find({})] + [doc async for doc in store["identities"].find({})]
+
+
+PERSONAL = ("Олена", "Коваленко", "380671234567", "Проскурівська", "u-del")
+
+
+async def test_deleting_data_removes_every_personal_field_from_the_store(dialog: Dialog, slow_bookkeeping):
     await register(dialog, "u-del")
     residents = dialog.runtime.store["residents"]
     [stored] = [doc async for doc in residents.find({})]
@@ -95,14 +133,22 @@ async def test_deleting_data_removes_every_personal_field_from_the_store(dialog:
     for code in ("menu:profile", "profile:delete", "profile:delete:yes"):
         await dialog.say("u-del", code)
     assert "видалено" in dialog.replies()[-1].data["text"]
-    [deleted] = dialog.of_type("resident.deleted")
+
+    async def deleted_announced() -> list[CloudEvent]:
+        return dialog.of_type("resident.deleted")  # published after the farewell
+
+    [deleted] = await eventually(deleted_announced, "resident.deleted published")
     assert deleted.data["resident_id"] == stored["_id"]
-    everything = [doc async for doc in residents.find({})] + [
-        doc async for doc in dialog.runtime.store["identities"].find({})
-    ]
-    dump = repr(everything)
-    for personal in ("Олена", "Коваленко", "380671234567", "Проскурівська", "u-del"):
-        assert personal not in dump, f"{personal!r} still stored: {dump[:500]}"
+
+    async def nothing_personal_left() -> bool:
+        dump = repr(await stored_everything(dialog))
+        return not any(personal in dump for personal in PERSONAL)
+
+    try:
+        await eventually(nothing_personal_left, "personal data erased")
+    except TimeoutError:
+        dump = repr(await stored_everything(dialog))
+        pytest.fail(f"still stored: {[p for p in PERSONAL if p in dump]} in {dump[:500]}")
 
 
 async def test_a_redelivered_inbound_event_is_answered_once(dialog: Dialog):
@@ -113,7 +159,9 @@ async def test_a_redelivered_inbound_event_is_answered_once(dialog: Dialog):
     assert len(dialog.replies()) == 2
 
 
-async def test_a_crash_between_saving_and_publishing_publishes_the_stored_outbox_once(dialog: Dialog, monkeypatch):
+async def test_a_crash_between_saving_and_publishing_publishes_the_stored_outbox_once(
+    dialog: Dialog, monkeypatch, slow_bookkeeping
+):
     bus = dialog.runtime.bus
     real_publish = bus.publish
     calls = {"n": 0}
@@ -127,12 +175,17 @@ async def test_a_crash_between_saving_and_publishing_publishes_the_stored_outbox
     monkeypatch.setattr(bus, "publish", flaky_publish)
     reply = await dialog.say("u-crash", "start")
     assert "персональних даних" in reply.data["text"]
+
+    async def outbox_emptied() -> dict | None:
+        docs = [d async for d in dialog.runtime.store["residents"].find({})]
+        return docs[0] if len(docs) == 1 and docs[0]["outbox"] == [] else None
+
     # The retry re-published the reply stored with the state instead of running the
     # step again: the resident is at the consent question, answered exactly once.
-    assert len(dialog.replies()) == 1
-    [doc] = [d async for d in dialog.runtime.store["residents"].find({})]
+    doc = await eventually(outbox_emptied, "the outbox marked sent")
     assert doc["resident"]["state"]["step"] == "consent"
-    assert doc["outbox"] == []
+    await dialog.say("u-crash-marker", "start")  # a later reply: anything before it has arrived
+    assert [r.data["receivers"] for r in dialog.replies()] == [["u-crash"], ["u-crash-marker"]]
 
 
 async def test_an_unreadable_stored_state_is_not_silently_answered(dialog: Dialog):

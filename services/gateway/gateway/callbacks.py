@@ -66,13 +66,22 @@ class ViberMessage(_Viber):
     sticker_id: int | None = None
 
 
+#: Epoch milliseconds a ``datetime`` can hold (years 1970–9999). Anything else would
+#: make ``datetime.fromtimestamp`` raise while normalising: a malformed callback (400).
+MAX_TIMESTAMP_MS = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp() * 1000)
+Timestamp = Annotated[int, Field(ge=0, le=MAX_TIMESTAMP_MS)]
+
+
 class _Callback(_Viber):
-    timestamp: int
+    timestamp: Timestamp
     message_token: int
 
 
 class WebhookCallback(_Callback):
     event: Literal["webhook"]
+    # Not turned into an event, so any number will do (Viber's own signature test
+    # vector has a timestamp far beyond year 9999).
+    timestamp: int
 
 
 class ConversationStartedCallback(_Callback):

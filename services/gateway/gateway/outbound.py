@@ -7,8 +7,13 @@ Viber, within its published limits.
   each batch remembered once sent, so a redelivered mailing does not resend batches.
 - Network errors, HTTP 5xx and status 12 are retried with exponential backoff; if they
   persist the message is requeued (bounded by the queue's delivery limit, then parked).
-- Status 5/6 (and any other refusal) is not retried: ``delivery.failed`` is published
-  with the reason, then the message is acked.
+- Status 5/6/11 (the resident can't be reached) is not retried: ``delivery.failed`` is
+  published with the reason, then the message is acked — there is nothing to fix.
+- Any other refusal (bad token, bad data, account blocked, HTTP 4xx, …) is the bot's
+  problem, not the resident's: ``delivery.failed`` is published *and* the handler raises
+  :class:`PermanentError`, so the message is parked in ``<queue>.dead`` for ops to
+  replay once the configuration is fixed. Batches sent before the refusal are
+  remembered, so the replay resumes at the refused batch.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import structlog
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from chatbot_common.bus import Bus
+from chatbot_common.bus import Bus, PermanentError
 from chatbot_common.events import CloudEvent, DeliveryFailed, OutboundMessage, derived_id, make_event, utcnow
 from chatbot_common.locks import KeyedLocks
 from chatbot_common.store import Inbox
@@ -69,6 +74,9 @@ class OutboundLane:
                 answer = await self._with_retries(receivers, body)
             except ViberRefused as refused:
                 await self._report_failed(event, message, receivers, refused.status, refused.reason)
+                if not refused.resident_unreachable:
+                    # Not remembered: a replay after the fix sends this batch and the rest.
+                    raise PermanentError(f"{refused} on batch {index} of {self.name}") from refused
             else:
                 for failed in answer.get("failed_list") or []:
                     await self._report_failed(

@@ -22,15 +22,34 @@ MAILINGS_QUEUE = "gateway.viber-mailings"
 WEBHOOK_PATH = "/viber/webhook"
 
 
+def bulk_limiter(calls_per_10s: int) -> AsyncLimiter:
+    """At most ``calls_per_10s`` broadcast calls in *any* 10-second window.
+
+    Viber counts ``broadcast_message`` calls in a sliding window (≤ 500 per 10 s).
+    aiolimiter is a leaky bucket: a bucket of ``b`` calls draining ``r`` calls a second
+    admits at most ``b + 10·r`` calls in a 10 s window (a full bucket, then the drain).
+    ``AsyncLimiter(n, 10)`` is ``b = n, r = n/10``: a burst of n and then n/10 a second,
+    ≈ 2n in the first 10 s — over Viber's limit. A burst of one second's worth
+    (``b = r``) gives ``11·r``, so ``r = n / 11`` keeps every window at ≤ n (default
+    450: ≈ 41 calls a second, ≈ 12 000 recipients a second, bursts of 40).
+    """
+    if calls_per_10s < 2:
+        raise ValueError("VIBER_BULK_CALLS_PER_10S must be at least 2")
+    burst = max(1.0, calls_per_10s / 11)  # aiolimiter needs room for one whole call
+    per_second = (calls_per_10s - burst) / 10
+    return AsyncLimiter(burst, burst / per_second)
+
+
 def build(settings: Settings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
     if not settings.viber_auth_token:
         raise ValueError("VIBER_AUTH_TOKEN must be set: it signs every callback the gateway accepts")
     if settings.viber_auth_token == DEMO_TOKEN and settings.viber_api_url.rstrip("/") == VIBER_PUBLIC_API:
         # The published demo token would let anyone forge callbacks to a live bot.
         raise ValueError("VIBER_AUTH_TOKEN is the demo token but VIBER_API_URL is Viber's real API: set the bot's token")
+    mailings_limiter = bulk_limiter(settings.viber_bulk_calls_per_10s)  # a bad setting fails at start
     runtime = ServiceRuntime("gateway", settings, port=settings.gateway_port, bus=bus, store=store)
     callbacks = CallbackLog(runtime.store)
-    sent = Inbox(runtime.store, "sent_batches")
+    sent = Inbox(runtime.store, "sent_batches", ttl=settings.inbox_ttl)
     webhook = Webhook(
         token=settings.viber_auth_token, bus=runtime.bus, log_store=callbacks,
         sender_name=settings.viber_sender_name, sender_avatar=settings.viber_sender_avatar,
@@ -53,7 +72,7 @@ def build(settings: Settings, *, bus: Bus | None = None, store: Store | None = N
         await callbacks.setup()
         await sent.setup()
         replies = lane("replies", AsyncLimiter(settings.viber_replies_per_second, 1), 32)
-        mailings = lane("mailings", AsyncLimiter(settings.viber_bulk_calls_per_10s, 10), 8)
+        mailings = lane("mailings", mailings_limiter, 8)
         runtime.subscribe(REPLIES_QUEUE, ["outbound.viber.reply"], replies.handle, prefetch=settings.bus_prefetch)
         runtime.subscribe(MAILINGS_QUEUE, ["outbound.viber.bulk"], mailings.handle, prefetch=4)
 

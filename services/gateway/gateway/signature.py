@@ -1,5 +1,7 @@
 """Viber callback signatures: lowercase hex HMAC-SHA256 of the raw body, keyed by the
-bot's auth token (viber-api.md). Compared in constant time."""
+bot's auth token (viber-api.md). Compared in constant time, as bytes: ``compare_digest``
+on ``str`` raises ``TypeError`` for non-ASCII input, and a forged header must get 403,
+not 500."""
 
 from __future__ import annotations
 
@@ -14,4 +16,8 @@ def sign(token: str, body: bytes) -> str:
 def verify(token: str, body: bytes, signature: str | None) -> bool:
     if not signature:
         return False
-    return hmac.compare_digest(sign(token, body), signature.strip().lower())
+    try:
+        given = signature.strip().lower().encode()
+        return hmac.compare_digest(sign(token, body).encode(), given)
+    except (TypeError, ValueError, AttributeError):  # lone surrogates, not a string …
+        return False

@@ -3,7 +3,10 @@
 
 Viber reports errors as HTTP 200 with a non-zero ``status``; we branch on the number,
 never on ``status_message``. What can succeed later (status 12, network errors, HTTP
-5xx) raises :class:`TransientViberError`; everything else :class:`ViberRefused`.
+5xx) raises :class:`TransientViberError`; everything else :class:`ViberRefused`, whose
+``resident_unreachable`` tells a resident Viber cannot reach (5, 6, 11: record it and
+move on) from a refusal of the bot itself (bad token, bad data, account blocked, HTTP
+4xx …: retrying will not help, but fixing the configuration will).
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ log = structlog.get_logger("gateway.viber_api")
 OK = 0
 RECEIVER_NOT_REGISTERED = 5
 RECEIVER_NOT_SUBSCRIBED = 6
+RECEIVER_NO_SUITABLE_DEVICE = 11
 TOO_MANY_REQUESTS = 12
+#: Refusals that describe the resident, not the bot: nothing to fix, nothing to replay.
+RESIDENT_UNREACHABLE = frozenset({RECEIVER_NOT_REGISTERED, RECEIVER_NOT_SUBSCRIBED, RECEIVER_NO_SUITABLE_DEVICE})
 STATUS_NAMES = {
     0: "ok", 1: "invalidUrl", 2: "invalidAuthToken", 3: "badData", 4: "missingData",
     5: "receiverNotRegistered", 6: "receiverNotSubscribed", 7: "publicAccountBlocked",
@@ -42,16 +48,26 @@ class TransientViberError(Exception):
 
 @dataclass
 class ViberRefused(Exception):
-    """Viber answered a non-retryable status (e.g. 5/6: resident unreachable)."""
+    """Viber answered a non-retryable status. ``status`` is Viber's status, or minus
+    the HTTP status for an HTTP 4xx answer."""
 
     status: int
     status_message: str
 
     @property
     def reason(self) -> str:
+        if self.status < 0:
+            return f"http{-self.status}"
         return STATUS_NAMES.get(self.status, "generalError")
 
+    @property
+    def resident_unreachable(self) -> bool:
+        """5/6/11: this resident can't be reached. Anything else is the bot's problem."""
+        return self.status in RESIDENT_UNREACHABLE
+
     def __str__(self) -> str:
+        if self.status < 0:
+            return f"viber answered HTTP {-self.status}"
         return f"viber status {self.status} ({self.reason})"
 
 

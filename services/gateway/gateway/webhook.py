@@ -6,7 +6,7 @@
 - ``conversation_started`` → 200 with the welcome message and «Розпочати» in the body;
 - everything else → published as a channel-agnostic event, answered 200 only after the
   broker confirmed. A publish that fails → 503, so Viber retries later and nothing is
-  lost. A repeat (same event + ``message_token``) → 200 without publishing again.
+  lost. A repeat (same :func:`dedup_key`) → 200 without publishing again.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from chatbot_common.metrics import WEBHOOK_CALLBACKS
 from chatbot_common.store import Store
 from chatbot_common.texts import catalog
 
-from .callbacks import CALLBACK, ConversationStartedCallback, normalise
+from .callbacks import CALLBACK, ConversationStartedCallback, FailedCallback, ReceiptCallback, normalise
 from .render import render_message
 from .signature import verify
 
@@ -43,9 +43,19 @@ def welcome_message(sender_name: str, sender_avatar: str | None) -> dict[str, An
     return render_message(neutral, sender_name=sender_name, sender_avatar=sender_avatar)
 
 
+def dedup_key(callback: Any) -> str:
+    """What makes a callback unique: Viber retries one with the same ``message_token``.
+    A receipt (delivered/seen/failed) carries the token of the message it describes,
+    and one broadcast has one token for all its receivers — so receipts are keyed by
+    the receiver too, else only the first receiver's receipt would be published."""
+    if isinstance(callback, (ReceiptCallback, FailedCallback)):
+        return f"{callback.event}:{callback.message_token}:{callback.user_id}"
+    return f"{callback.event}:{callback.message_token}"
+
+
 class CallbackLog:
-    """De-duplication of callbacks by event + ``message_token`` (Viber retries with the
-    same token). Remembered after the publish was confirmed; TTL two days."""
+    """De-duplication of callbacks by :func:`dedup_key` (Viber retries with the same
+    token). Remembered after the publish was confirmed; TTL two days."""
 
     def __init__(self, store: Store) -> None:
         self.collection = store["callbacks"]
@@ -77,17 +87,19 @@ class Webhook:
             return web.json_response({"error": "invalid signature"}, status=403)
         try:
             callback = CALLBACK.validate_python(json.loads(body))
-        except (ValueError, ValidationError) as exc:
+            data = normalise(callback)
+        except (ValueError, ValidationError, OverflowError, OSError) as exc:
+            # OverflowError/OSError: a value the model let through that the standard
+            # library can't represent (e.g. a date) — still the caller's fault, not ours.
             WEBHOOK_CALLBACKS.labels(event="unknown", outcome="malformed").inc()
             log.warning("webhook.malformed", error=describe_error(exc))
             return web.json_response({"error": "malformed callback"}, status=400)
 
         answer: dict[str, Any] | None = self.welcome if isinstance(callback, ConversationStartedCallback) else None
-        data = normalise(callback)
         if data is None:
             WEBHOOK_CALLBACKS.labels(event=callback.event, outcome="ok").inc()
             return web.json_response({"status": 0})
-        key = f"{callback.event}:{callback.message_token}"
+        key = dedup_key(callback)
         if await self.callbacks.seen(key):
             WEBHOOK_CALLBACKS.labels(event=callback.event, outcome="duplicate").inc()
             return web.json_response(answer or {"status": 0})

@@ -137,3 +137,69 @@ async def test_http_500_then_success_is_retried_and_sent_once(harness):
     records = await harness.sim.wait_for_requests("send_message", 3)
     assert [r["status"] for r in records][-1] == 0
     assert sum(1 for r in records if r["status"] == 0) == 1
+
+
+async def until(condition, timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError("condition not met")
+
+
+def parked(harness: Harness, queue: str) -> list[bytes]:
+    return harness.runtime.bus.broker.dead.get(f"{queue}.dead", [])
+
+
+@pytest.mark.parametrize("status", [5, 6, 11])
+async def test_unreachable_resident_is_reported_failed_and_acked_not_parked(harness, status):
+    await harness.sim.faults([{"method": "send_message", "status": status}])
+    await harness.send(reply(receivers=["gone-1"], resident_ids=["r-gone"]))
+    await until(lambda: harness.failed)
+    [failed] = harness.failed
+    assert failed.data["status_code"] == status and failed.data["resident_id"] == "r-gone"
+    # A later reply on the same lane is sent: the first was acked, not stuck or parked.
+    await harness.send(reply(receivers=["ok-1"]))
+    records = await harness.sim.wait_for_requests("send_message", 2)
+    assert [r["status"] for r in records] == [status, 0]
+    assert parked(harness, "gateway.viber-replies") == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"status": 2}, {"status": 3}, {"status": 4}, {"status": 7}, {"status": 10}, {"status": 13}, {"status": 24},
+     {"http": 400}, {"http": 404}],
+    ids=lambda f: f"status-{f['status']}" if "status" in f else f"http-{f['http']}",
+)
+async def test_a_refusal_of_the_bot_is_reported_failed_and_parked_for_replay_not_acked(harness, fault):
+    await harness.sim.faults([{"method": "send_message", **fault}])
+    event = await harness.send(reply(receivers=["resident-9"], resident_ids=["r-9"]))
+    await until(lambda: parked(harness, "gateway.viber-replies"))
+    [body] = parked(harness, "gateway.viber-replies")
+    assert CloudEvent.model_validate_json(body).id == event.id
+    await until(lambda: harness.failed)
+    [failed] = harness.failed
+    expected = fault.get("status", -fault.get("http", 0))
+    assert failed.data["status_code"] == expected and failed.data["resident_id"] == "r-9"
+    assert len(await harness.sim.requests("send_message")) == 1  # parked at once, not retried
+
+
+async def test_a_parked_mailing_replayed_after_the_fix_resumes_at_the_refused_batch(harness):
+    receivers = [f"r{i}" for i in range(650)]
+    # The first batch goes out, the second is refused (e.g. a bad token after a rotation).
+    await harness.sim.faults([{"method": "broadcast_message"}, {"method": "broadcast_message", "status": 2}])
+    await harness.send(reply(receivers=receivers, lane=Lane.bulk))
+    await until(lambda: parked(harness, "gateway.viber-mailings"))
+    [body] = harness.runtime.bus.broker.dead.pop("gateway.viber-mailings.dead")
+    await until(lambda: len(harness.failed) == 300)
+    assert {f.data["channel_user_id"] for f in harness.failed} == set(receivers[300:600])
+    assert len(await harness.sim.requests("broadcast_message")) == 2  # the third batch was not tried
+    # Ops fixed the configuration and replays the parked message.
+    await harness.runtime.bus.publish_raw("outbound.viber.bulk", body)
+    records = await harness.sim.wait_for_requests("broadcast_message", 4)
+    sent = [r for r in records if r["status"] == 0]
+    assert [len(r["body"]["broadcast_list"]) for r in sent] == [300, 300, 50]
+    assert sorted(x for r in sent for x in r["body"]["broadcast_list"]) == sorted(receivers)  # none twice
+    await asyncio.sleep(0.2)
+    assert len(await harness.sim.requests("broadcast_message")) == 4
+    assert parked(harness, "gateway.viber-mailings") == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -106,12 +107,40 @@ async def test_signature_in_sig_query_parameter_is_accepted(gateway):
     assert resp.status == 200
 
 
+MARKER_TOKEN = 9_000_000_000_000_000_009
+
+
+async def only_the_marker_is_published(gw: Gateway, after: int = 0) -> None:
+    """Proves the requests before it published nothing (beyond ``after`` events): a
+    valid callback posted next is published, and the in-memory bus is FIFO — so once the
+    marker has arrived, anything published before it has arrived too."""
+    resp = await gw.post(message_callback(token=MARKER_TOKEN, text="marker"))
+    assert resp.status == 200
+    await published(gw, after + 1)
+    await asyncio.sleep(0.05)  # and nothing straggles in after it
+    assert len(gw.seen) == after + 1, [e.type for e in gw.seen]
+    assert gw.seen[-1].data["channel_message_id"] == str(MARKER_TOKEN)
+
+
 @pytest.mark.parametrize("signature", [None, "0" * 64, "not-hex"])
 async def test_forged_or_missing_signature_gets_403_and_publishes_nothing(gateway, signature):
     resp = await gateway.post(message_callback(), signature=signature)
     assert resp.status == 403
-    await gateway.post({"event": "webhook", "timestamp": 1, "message_token": 1})  # a marker that isn't published
-    assert gateway.seen == []
+    await only_the_marker_is_published(gateway)
+
+
+@pytest.mark.parametrize("query_sig", [False, True], ids=["header", "query"])
+async def test_non_ascii_signature_gets_403_not_500(gateway, query_sig):
+    resp = await gateway.post(message_callback(), signature="підпис" + "é" * 58, query_sig=query_sig)
+    assert resp.status == 403
+    await only_the_marker_is_published(gateway)
+
+
+def test_verify_returns_false_for_a_signature_that_is_not_plain_text():
+    body = b"{}"
+    assert not verify(TOKEN, body, "\udcff" * 64)  # lone surrogates: no encoding
+    assert not verify(TOKEN, body, "ї" * 64)
+    assert verify(TOKEN, body, sign(TOKEN, body).upper())  # hex case does not matter
 
 
 @pytest.mark.parametrize(
@@ -124,13 +153,26 @@ async def test_forged_or_missing_signature_gets_403_and_publishes_nothing(gatewa
 async def test_malformed_callback_gets_400_and_publishes_nothing(gateway, body):
     resp = await gateway.post(body)
     assert resp.status == 400
-    assert gateway.seen == []
+    await only_the_marker_is_published(gateway)
+
+
+@pytest.mark.parametrize("timestamp", [10**20, -(10**20), -1], ids=["far-future", "far-past", "negative"])
+@pytest.mark.parametrize("event", ["message", "delivered", "subscribed"])
+async def test_signed_callback_with_an_impossible_timestamp_gets_400_and_publishes_nothing(gateway, event, timestamp):
+    callbacks = {
+        "message": message_callback(),
+        "delivered": {"event": "delivered", "message_token": 778, "user_id": "u=="},
+        "subscribed": {"event": "subscribed", "message_token": 779, "user": {"id": "u=="}},
+    }
+    resp = await gateway.post({**callbacks[event], "timestamp": timestamp})
+    assert resp.status == 400
+    await only_the_marker_is_published(gateway)
 
 
 async def test_oversized_body_gets_413(gateway):
     resp = await gateway.post(message_callback(text="я" * 70000))
     assert resp.status == 413
-    assert gateway.seen == []
+    await only_the_marker_is_published(gateway)
 
 
 async def test_webhook_check_event_is_answered_200(gateway):
@@ -179,6 +221,23 @@ async def test_receipts_become_delivery_events(gateway):
     assert events[2].data["reason"] == "invalid keyboard"
 
 
+@pytest.mark.parametrize("event", ["delivered", "seen", "failed"])
+async def test_receipts_of_one_broadcast_are_published_for_every_receiver_and_once_each(gateway, event):
+    # One broadcast has one message_token for all its receivers.
+    def receipt(user: str) -> dict:
+        return {"event": event, "timestamp": 1764323000000, "message_token": 5_555_555_555_555_555_555,
+                "user_id": user, **({"desc": "invalid keyboard"} if event == "failed" else {})}
+
+    for user in ("u-1==", "u-2==", "u-3==", "u-1=="):  # the last is Viber retrying u-1's receipt
+        resp = await gateway.post(receipt(user))
+        assert resp.status == 200
+    await only_the_marker_is_published(gateway, after=3)
+    assert [e.data["channel_user_id"] for e in gateway.seen[:3]] == ["u-1==", "u-2==", "u-3=="]
+    assert {e.type for e in gateway.seen[:3]} == {f"delivery.{event}"}
+    assert len({e.id for e in gateway.seen[:3]}) == 3
+
+
+
 async def test_callback_is_answered_503_while_the_broker_refuses_and_accepted_on_viber_retry(gateway, monkeypatch):
     from chatbot_common.bus import PublishError
 
@@ -202,3 +261,18 @@ async def test_callback_is_answered_503_while_the_broker_refuses_and_accepted_on
 def test_gateway_refuses_to_start_without_a_real_token_against_real_viber(token):
     with pytest.raises(ValueError, match="VIBER_AUTH_TOKEN"):
         build(Settings(viber_auth_token=token, viber_api_url="https://chatapi.viber.com/pa"))
+
+
+async def test_sent_batches_are_remembered_for_inbox_ttl_days(unique):
+    store = open_store("memory://", "gateway", memory_namespace=f"ttl-{unique}")
+    runtime = build(Settings(viber_auth_token=TOKEN, inbox_ttl_days=3), bus=create_bus(f"memory://ttl-{unique}"),
+                    store=store)
+    for hook in runtime.on_prepare:
+        await hook()
+    try:
+        indexes = await store["sent_batches"].index_information()
+        [ttl] = [ix["expireAfterSeconds"] for ix in indexes.values() if "expireAfterSeconds" in ix]
+        assert ttl == 3 * 24 * 3600
+    finally:
+        for hook in runtime.on_stopping:
+            await hook()

@@ -79,7 +79,10 @@ class Outcome:
 async def run_handler(sub: Subscription, body: bytes, delivery_count: int, delivery_limit: int) -> str:
     """Validate and run one delivery; return what to do with the message.
 
-    Shared by both adapters so their behaviour cannot drift apart.
+    Shared by both adapters so their behaviour cannot drift apart. What it logs about a
+    failure is the queue, the event's id/type/correlation id and :func:`describe_error`
+    of the exception — never the event's data and never a traceback (``exc_info``),
+    whose frames could quote it.
     """
     try:
         event = parse_message(body)

@@ -1,0 +1,45 @@
+"""Routing keys: derived in one place, from the event's data."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatbot_common import events
+from chatbot_common.events import Channel, DeliverySeen, Lane, OutboundMessage, make_event, routing_key, utcnow
+
+
+@pytest.mark.parametrize("channel", list(Channel))
+@pytest.mark.parametrize("lane", list(Lane))
+def test_outbound_routing_key_is_outbound_channel_lane_from_the_data(channel, lane):
+    event = make_event(OutboundMessage(channel=channel, lane=lane, receivers=["u"], text="t"), source="test")
+    assert routing_key(event) == f"outbound.{channel.value}.{lane.value}"
+
+
+def test_a_telegram_message_is_never_routed_to_the_viber_queues():
+    event = make_event(OutboundMessage(channel=Channel.telegram, lane=Lane.bulk, receivers=["u"], text="t"),
+                       source="test")
+    assert not routing_key(event).startswith("outbound.viber")
+
+
+def test_outbound_routing_key_defaults_are_the_models_defaults():
+    event = make_event(OutboundMessage(receivers=["u"], text="t"), source="test")
+    event.data.pop("channel", None)
+    event.data.pop("lane", None)
+    assert routing_key(event) == "outbound.viber.reply"
+
+
+def test_other_events_are_routed_by_their_type():
+    seen = DeliverySeen(channel=Channel.viber, channel_user_id="u", channel_message_id="1", at=utcnow())
+    assert routing_key(make_event(seen, source="test")) == "delivery.seen"
+
+
+def test_the_outbound_model_has_no_second_routing_key_derivation():
+    assert not hasattr(OutboundMessage, "routing_key")
+    assert events.routing_key is routing_key
+
+
+def test_an_outbound_message_for_an_unknown_channel_is_refused_at_the_publisher():
+    event = make_event(OutboundMessage(receivers=["u"], text="t"), source="test")
+    event.data["channel"] = "carrier-pigeon"
+    with pytest.raises(ValueError):
+        routing_key(event)
