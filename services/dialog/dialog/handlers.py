@@ -86,6 +86,10 @@ class InboundHandler:
             # A deletion whose farewell and resident.deleted are not out yet (its own
             # redelivery is still on the way): finish it before anything new happens.
             await self._publish_stored(doc, doc.get("last_event_id", ""))
+        if resident is None and isinstance(data, InboundConversationStarted | InboundUnsubscribed):
+            # Opening the chat (or leaving it) without ever writing: nothing to answer and
+            # nothing to keep — Viber sends this to everyone who merely looks at the bot.
+            return
         if resident is None:
             resident = Resident(identities=[Identity(channel=data.channel, channel_user_id=data.channel_user_id)])
             log.info("dialog.resident_created", resident_id=resident.id)

@@ -200,3 +200,23 @@ async def test_an_unreadable_stored_state_is_not_silently_answered(dialog: Dialo
         await asyncio.sleep(0.01)
     assert len(dialog.bus.broker.dead["dialog.inbound.dead"]) == 1
     assert len(dialog.replies()) == 1
+
+
+async def test_someone_who_only_opens_the_chat_leaves_no_record(dialog: Dialog):
+    from chatbot_common.events import InboundConversationStarted
+
+    opened = InboundConversationStarted(channel="viber", channel_user_id="u-look", channel_message_id="1",
+                                        sent_at=utcnow())
+    event = make_event(opened, source="test")
+    await dialog.bus.publish(event)
+    await dialog.say("u-other", "start")
+    inbox = dialog.runtime.store["inbox"]
+    for _ in range(400):  # handled (remembered in the inbox) means done
+        if await inbox.find_one({"_id": event.id}):
+            break
+        await asyncio.sleep(0.01)
+    assert await inbox.find_one({"_id": event.id})
+    residents = [doc async for doc in dialog.runtime.store["residents"].find({})]
+    identities = [doc async for doc in dialog.runtime.store["identities"].find({})]
+    assert [d["_id"] for d in identities] == ["viber:u-other"]
+    assert len(residents) == 1
