@@ -91,13 +91,18 @@ class Phone:
         return [b.code for b in self.buttons]
 
 
-async def register(phone: Phone, *, name: str = "Олена Коваленко", number: str = "0671234567",
-                   shared: bool = False, street: str = "Проскурівська", house: str = "12а") -> None:
-    """The whole registration (S5), as a resident types and taps it."""
+async def up_to_name(phone: Phone) -> None:
+    """Open the chat, agree and choose the city: the name question is next."""
     await phone.open()
     await phone.tap("start")
     await phone.tap("consent:yes")
     await phone.tap("settlement:khmelnytskyi")
+
+
+async def register(phone: Phone, *, name: str = "Олена Коваленко", number: str = "0671234567",
+                   shared: bool = False, street: str = "Проскурівська", house: str = "12а") -> None:
+    """The whole registration (S5), as a resident types and taps it."""
+    await up_to_name(phone)
     await phone.say(name)
     if shared:
         await phone.share_phone(number)

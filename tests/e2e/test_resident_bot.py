@@ -9,7 +9,7 @@ import aio_pika
 import pytest
 
 from tests.e2e.harness import BotSystem
-from tests.e2e.resident import EventTap, Phone, register
+from tests.e2e.resident import EventTap, Phone, register, up_to_name
 from vibersim.client import SimClient
 
 pytestmark = pytest.mark.rabbitmq
@@ -82,10 +82,7 @@ async def test_declining_consent_leaves_public_info_and_questions_only(sim: SimC
 
 async def test_resident_who_leaves_mid_registration_resumes_at_the_same_question(system: BotSystem, sim: SimClient):
     phone = Phone(sim, "resumer")
-    await phone.open()
-    await phone.tap("start")
-    await phone.tap("consent:yes")
-    await phone.tap("settlement:khmelnytskyi")
+    await up_to_name(phone)
     await phone.say("Тарас Мельник")
     assert "phone:share" in phone.codes
     # Comes back days later and opens the chat again: Viber shows the welcome only.
@@ -99,10 +96,7 @@ async def test_every_kind_of_bad_input_gets_a_polite_answer_and_the_same_questio
     sim: SimClient, rabbit_url: str
 ):
     phone = Phone(sim, "odd-resident")
-    await phone.open()
-    await phone.tap("start")
-    await phone.tap("consent:yes")
-    await phone.tap("settlement:khmelnytskyi")
+    await up_to_name(phone)
     for act in (phone.sticker, phone.picture, phone.location):
         await act()
         assert "текстова відповідь" in phone.text and "Як до Вас звертатися" in phone.text
@@ -184,10 +178,7 @@ async def test_same_verified_phone_on_another_identity_links_once_the_resident_c
     await register(first, shared=True, number="+380931234567")
     async with EventTap(rabbit_url, ["resident.#"]) as events:
         second = Phone(sim, "tablet-account")
-        await second.open()
-        await second.tap("start")
-        await second.tap("consent:yes")
-        await second.tap("settlement:khmelnytskyi")
+        await up_to_name(second)
         await second.say("Олена Коваленко")
         await second.share_phone("+380931234567")
         assert "Ми надіслали туди запит" in second.text and "menu:profile" not in second.codes
