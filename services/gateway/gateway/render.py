@@ -7,6 +7,7 @@ only ``Text``; ``ActionBody`` carries the stable code the dialog understands.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
@@ -44,15 +45,23 @@ def render_keyboard(buttons: list[Button]) -> dict[str, Any]:
     }
 
 
-def render_message(message: OutboundMessage, *, sender_name: str, sender_avatar: str | None = None) -> dict[str, Any]:
-    """The message body without ``receiver``/``broadcast_list`` (added by the caller)."""
+def render_text(
+    text: str, buttons: Sequence[Button], *, sender_name: str, sender_avatar: str | None = None,
+    tracking_data: str | None = None,
+) -> dict[str, Any]:
+    """A text message body without ``receiver``/``broadcast_list`` (added by the caller)."""
     sender: dict[str, Any] = {"name": sender_name[:28]}
     if sender_avatar:
         sender["avatar"] = sender_avatar
-    body: dict[str, Any] = {"type": "text", "text": message.text, "sender": sender}
-    if message.buttons:
-        body["keyboard"] = render_keyboard(message.buttons)
-        body["min_api_version"] = 3 if any(b.action in NEEDS_API_3 for b in message.buttons) else 1
-    if message.tracking_data:
-        body["tracking_data"] = message.tracking_data
+    body: dict[str, Any] = {"type": "text", "text": text, "sender": sender}
+    if buttons:
+        body["keyboard"] = render_keyboard(list(buttons))
+        body["min_api_version"] = 3 if any(b.action in NEEDS_API_3 for b in buttons) else 1
+    if tracking_data:
+        body["tracking_data"] = tracking_data
     return body
+
+
+def render_message(message: OutboundMessage, *, sender_name: str, sender_avatar: str | None = None) -> dict[str, Any]:
+    return render_text(message.text, message.buttons, sender_name=sender_name, sender_avatar=sender_avatar,
+                       tracking_data=message.tracking_data)

@@ -19,14 +19,14 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from chatbot_common.bus import Bus, PublishError
-from chatbot_common.events import Button, OutboundMessage, derived_id, make_event, utcnow
+from chatbot_common.events import Button, derived_id, make_event, utcnow
 from chatbot_common.logging import describe_error
 from chatbot_common.metrics import WEBHOOK_CALLBACKS
 from chatbot_common.store import Store
 from chatbot_common.texts import catalog
 
 from .callbacks import CALLBACK, ConversationStartedCallback, FailedCallback, ReceiptCallback, normalise
-from .render import render_message
+from .render import render_text
 from .signature import verify
 
 log = structlog.get_logger("gateway.webhook")
@@ -37,10 +37,8 @@ START_CODE = "start"
 def welcome_message(sender_name: str, sender_avatar: str | None) -> dict[str, Any]:
     """The one message Viber lets us send before the resident subscribes."""
     t = catalog()
-    neutral = OutboundMessage(
-        receivers=["-"], text=t("welcome.text"), buttons=[Button(label=t("buttons.start"), code=START_CODE)]
-    )
-    return render_message(neutral, sender_name=sender_name, sender_avatar=sender_avatar)
+    start = Button(label=t("buttons.start"), code=START_CODE)
+    return render_text(t("welcome.text"), [start], sender_name=sender_name, sender_avatar=sender_avatar)
 
 
 def dedup_key(callback: Any) -> str:
