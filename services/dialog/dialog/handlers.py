@@ -9,6 +9,8 @@ Messages from one channel identity are handled one at a time, in order.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import structlog
 
 from chatbot_common.bus import Bus
@@ -27,7 +29,8 @@ from chatbot_common.events import (
 from chatbot_common.locks import KeyedLocks
 from chatbot_common.store import Inbox
 
-from .conversation import Incoming, IncomingKind, Outcome, Resident, respond
+from .conversation import Incoming, IncomingKind, Outcome, Reply, Resident, respond
+from .conversation.api import Notice
 from .conversation.context import Context
 from .conversation.model import Identity
 from .repository import ResidentRepository
@@ -108,21 +111,18 @@ class InboundHandler:
         await self._outbox_published(target.id, event.id, forgotten=outcome.forget)
 
     def _outbox(self, event: CloudEvent, data: Inbound, outcome: Outcome) -> list[CloudEvent]:
-        resident_id = outcome.resident.id
+        """Replies to the writer, then notices to other identities, then domain events,
+        each with an id derived from the inbound event (a replay re-emits the same ids)."""
+        writer = Notice(data.channel, data.channel_user_id, outcome.resident.id, Reply(""))
+        messages = [("reply", replace(writer, reply=reply)) for reply in outcome.replies]
+        messages += [("notice", notice) for notice in outcome.notices]
         out: list[CloudEvent] = []
-        for n, reply in enumerate(outcome.replies):
+        for n, (purpose, to) in enumerate(messages):
             message = OutboundMessage(
-                channel=data.channel, lane=Lane.reply, receivers=[data.channel_user_id], resident_ids=[resident_id],
-                text=reply.text, buttons=list(reply.buttons),
+                channel=to.channel, lane=Lane.reply, receivers=[to.channel_user_id], resident_ids=[to.resident_id],
+                text=to.reply.text, buttons=list(to.reply.buttons),
             )
-            out.append(make_event(message, source=SOURCE, id=derived_id(event.id, "reply", n),
-                                  correlationid=event.correlationid))
-        for n, notice in enumerate(outcome.notices):
-            message = OutboundMessage(
-                channel=notice.channel, lane=Lane.reply, receivers=[notice.channel_user_id],
-                resident_ids=[notice.resident_id], text=notice.reply.text, buttons=list(notice.reply.buttons),
-            )
-            out.append(make_event(message, source=SOURCE, id=derived_id(event.id, "notice", n),
+            out.append(make_event(message, source=SOURCE, id=derived_id(event.id, purpose, n),
                                   correlationid=event.correlationid))
         for n, domain_event in enumerate(outcome.events):
             out.append(make_event(domain_event, source=SOURCE, id=derived_id(event.id, domain_event.type, n),
