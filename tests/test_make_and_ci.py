@@ -3,7 +3,6 @@ with fake tools on PATH: no network, no real installs, no broker started."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import stat
