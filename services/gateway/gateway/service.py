@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import aiohttp
 import structlog
 from aiolimiter import AsyncLimiter
@@ -14,12 +16,13 @@ from chatbot_common.store import Inbox, Store
 
 from .outbound import OutboundLane
 from .viber_api import ViberApi
-from .webhook import CallbackLog, Webhook
+from .webhook import Webhook
 
 log = structlog.get_logger("gateway")
 REPLIES_QUEUE = "gateway.viber-replies"
 MAILINGS_QUEUE = "gateway.viber-mailings"
 WEBHOOK_PATH = "/viber/webhook"
+CALLBACK_MEMORY = timedelta(days=2)
 
 
 def bulk_limiter(calls_per_10s: int) -> AsyncLimiter:
@@ -48,10 +51,11 @@ def build(settings: Settings, *, bus: Bus | None = None, store: Store | None = N
         raise ValueError("VIBER_AUTH_TOKEN is the demo token but VIBER_API_URL is Viber's real API: set the bot's token")
     mailings_limiter = bulk_limiter(settings.viber_bulk_calls_per_10s)  # a bad setting fails at start
     runtime = ServiceRuntime("gateway", settings, port=settings.gateway_port, bus=bus, store=store)
-    callbacks = CallbackLog(runtime.store)
+    # Viber retries a callback for about an hour: two days of keys is plenty.
+    callbacks = Inbox(runtime.store, "callbacks", ttl=CALLBACK_MEMORY)
     sent = Inbox(runtime.store, "sent_batches", ttl=settings.inbox_ttl)
     webhook = Webhook(
-        token=settings.viber_auth_token, bus=runtime.bus, log_store=callbacks,
+        token=settings.viber_auth_token, bus=runtime.bus, callbacks=callbacks,
         sender_name=settings.viber_sender_name, sender_avatar=settings.viber_sender_avatar,
     )
     runtime.app.router.add_post(WEBHOOK_PATH, webhook.handle)

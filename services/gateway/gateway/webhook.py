@@ -19,10 +19,10 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from chatbot_common.bus import Bus, PublishError
-from chatbot_common.events import Button, derived_id, make_event, utcnow
+from chatbot_common.events import Button, derived_id, make_event
 from chatbot_common.logging import describe_error
 from chatbot_common.metrics import WEBHOOK_CALLBACKS
-from chatbot_common.store import Store
+from chatbot_common.store import Inbox
 from chatbot_common.texts import catalog
 
 from .callbacks import CALLBACK, ConversationStartedCallback, FailedCallback, ReceiptCallback, normalise
@@ -51,29 +51,12 @@ def dedup_key(callback: Any) -> str:
     return f"{callback.event}:{callback.message_token}"
 
 
-class CallbackLog:
-    """De-duplication of callbacks by :func:`dedup_key` (Viber retries with the same
-    token). Remembered after the publish was confirmed; TTL two days."""
-
-    def __init__(self, store: Store) -> None:
-        self.collection = store["callbacks"]
-
-    async def setup(self) -> None:
-        await self.collection.create_index("received_at", expireAfterSeconds=2 * 24 * 3600)
-
-    async def seen(self, key: str) -> bool:
-        return await self.collection.find_one({"_id": key}, {"_id": 1}) is not None
-
-    async def remember(self, key: str) -> None:
-        await self.collection.update_one({"_id": key}, {"$setOnInsert": {"received_at": utcnow()}}, upsert=True)
-
-
 class Webhook:
-    def __init__(self, *, token: str, bus: Bus, log_store: CallbackLog, sender_name: str,
+    def __init__(self, *, token: str, bus: Bus, callbacks: Inbox, sender_name: str,
                  sender_avatar: str | None = None) -> None:
         self.token = token
         self.bus = bus
-        self.callbacks = log_store
+        self.callbacks = callbacks  # keys from dedup_key(), remembered after the confirm
         self.welcome = welcome_message(sender_name, sender_avatar)
 
     async def handle(self, request: web.Request) -> web.Response:
