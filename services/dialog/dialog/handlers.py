@@ -32,7 +32,7 @@ from chatbot_common.store import Inbox
 from .conversation import Incoming, IncomingKind, Outcome, Reply, Resident, respond
 from .conversation.api import Notice
 from .conversation.context import Context
-from .conversation.model import Identity
+from .conversation.model import Identity, identity_key
 from .repository import ResidentRepository
 
 log = structlog.get_logger("dialog")
@@ -68,7 +68,7 @@ class InboundHandler:
         # Identity lock first (keeps one chat's messages in order), then the resident's
         # (S7: two linked identities of one resident must not interleave). Always in
         # this order, so no deadlock.
-        identity = f"{data.channel.value}:{data.channel_user_id}"
+        identity = identity_key(data.channel, data.channel_user_id)
         async with self.identity_locks.hold(identity):
             if await self.inbox.seen(event.id):
                 return

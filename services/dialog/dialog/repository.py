@@ -15,11 +15,7 @@ from typing import Any
 from chatbot_common.events import Channel, CloudEvent, utcnow
 from chatbot_common.store import Store
 
-from .conversation.model import Resident
-
-
-def identity_key(channel: Channel | str, channel_user_id: str) -> str:
-    return f"{Channel(channel).value}:{channel_user_id}"
+from .conversation.model import Resident, identity_key
 
 
 class ResidentRepository:

@@ -23,6 +23,11 @@ def new_address_id() -> str:
     return uuid.uuid4().hex[:8]
 
 
+def identity_key(channel: Channel, channel_user_id: str) -> str:
+    """``viber:<id>``: how one channel identity is named in the store and in locks."""
+    return f"{Channel(channel).value}:{channel_user_id}"
+
+
 class Identity(BaseModel):
     channel: Channel
     channel_user_id: str
@@ -30,7 +35,7 @@ class Identity(BaseModel):
 
     @property
     def key(self) -> str:
-        return f"{self.channel.value}:{self.channel_user_id}"
+        return identity_key(self.channel, self.channel_user_id)
 
     def address(self) -> ChannelAddress:
         return ChannelAddress(channel=self.channel, channel_user_id=self.channel_user_id)
