@@ -97,13 +97,16 @@ class InboundHandler:
             resident = Resident(identities=[Identity(channel=data.channel, channel_user_id=data.channel_user_id)])
             log.info("dialog.resident_created", resident_id=resident.id)
         structlog.contextvars.bind_contextvars(resident_id=resident.id)
+        # Identities the store already maps to this resident (the engine may add some).
+        linked = frozenset(i.key for i in resident.identities) if doc is not None else frozenset()
         outcome = await respond(resident, to_incoming(data), self.context)
         outbox = self._outbox(event, data, outcome)
         target = outcome.resident
         if outcome.forget:
             await self.repository.forget(target, caused_by=event.id, outbox=outbox)
         else:
-            await self.repository.save(target, caused_by=event.id, outbox=outbox)
+            await self.repository.save(target, caused_by=event.id, outbox=outbox,
+                                       linked=linked if target.id == resident.id else frozenset())
             if outcome.absorbed and outcome.absorbed != target.id:
                 await self.repository.drop(outcome.absorbed)  # its identities now point here
         for out in outbox:

@@ -49,7 +49,10 @@ class ResidentRepository:
         return Resident.model_validate(doc["resident"]) if doc else None
 
     # --- writes
-    async def save(self, resident: Resident, *, caused_by: str, outbox: list[CloudEvent]) -> None:
+    async def save(self, resident: Resident, *, caused_by: str, outbox: list[CloudEvent],
+                   linked: frozenset[str] = frozenset()) -> None:
+        """Write the resident with its outbox; ``linked`` are identity keys already
+        pointing at this resident, so only new links are written (not one per message)."""
         await self.residents.replace_one(
             {"_id": resident.id},
             {
@@ -63,6 +66,8 @@ class ResidentRepository:
             upsert=True,
         )
         for identity in resident.identities:
+            if identity.key in linked:
+                continue
             await self.identities.update_one(
                 {"_id": identity.key}, {"$set": {"resident_id": resident.id}}, upsert=True
             )
