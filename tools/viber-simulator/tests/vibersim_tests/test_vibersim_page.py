@@ -8,10 +8,10 @@ from typing import Any, AsyncIterator
 import pytest
 from aiohttp import web
 
+from tests.support import CHROMIUM_ARGS
+
 from .helpers import BOT, Sim, SimFactory, StubWebhook, eventually
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 # ``chromium_path`` (root conftest) skips without Chromium, or fails under REQUIRE_BROWSER=1.
 pytestmark = [pytest.mark.browser]
