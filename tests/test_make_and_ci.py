@@ -3,6 +3,7 @@ with fake tools on PATH: no network, no real installs, no broker started."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import stat
@@ -108,7 +109,10 @@ def test_tools_venv_is_ignored_by_git():
 
 
 def test_make_test_and_ci_run_the_same_test_script():
-    dry = subprocess.run(["make", "-n", "test", "test-fast"], cwd=ROOT, capture_output=True, text=True, check=True)
+    # Without the caller's make variables (a `make test PYTEST_ARGS=…` run passes them on).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTEST_ARGS")}
+    dry = subprocess.run(["make", "-n", "test", "test-fast"], cwd=ROOT, env=env, capture_output=True, text=True,
+                         check=True)
     recipes = [line.strip() for line in dry.stdout.splitlines() if "run-tests.sh" in line]
     assert recipes == ["bash scripts/run-tests.sh", 'bash scripts/run-tests.sh -m "not rabbitmq and not browser"']
     commands = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
