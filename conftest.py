@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import AMQP_TEST_URL
+from tests.support import AMQP_TEST_URL, add_vhost, delete_vhost, vhost_url
 
 
 def _rabbit_reachable() -> bool:
@@ -36,6 +36,18 @@ def rabbit_url() -> str:
             pytest.fail(f"RabbitMQ required (REQUIRE_RABBITMQ=1) but not reachable at {AMQP_TEST_URL}")
         pytest.skip("RabbitMQ not reachable; set AMQP_TEST_URL or start rabbitmq-server")
     return AMQP_TEST_URL
+
+
+@pytest.fixture
+def vhost_amqp_url(rabbit_url: str) -> Iterator[str]:
+    """An AMQP URL on a fresh virtual host of its own, deleted afterwards: each fault test
+    gets a broker state nobody else sees (queues, exchanges, leftovers of killed runs)."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    add_vhost(name)
+    try:
+        yield vhost_url(rabbit_url, name)
+    finally:
+        delete_vhost(name)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .bus import Bus, create_bus
+from .http_server import server_options
 from .logging import configure_logging
 from .settings import Settings
 from .store import Store, open_store
@@ -87,7 +88,7 @@ class ServiceRuntime:
         for hook in self.on_prepare:
             await hook()
         await self.bus.declare()
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(self.app, **server_options())
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, self.port)
         await site.start()
