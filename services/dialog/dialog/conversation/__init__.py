@@ -1,9 +1,10 @@
-"""Pure conversation logic: registration, cabinet, profile (see ``api`` for the contract)."""
+"""Pure conversation logic: registration, cabinet, profile, linked apps (see ``api``
+for the contract)."""
 
-from .api import Incoming, IncomingKind, Outcome, Reply, ResidentDirectory
+from .api import Incoming, IncomingKind, Notice, Outcome, Reply, ResidentDirectory, SystemNotice, TextNotice
 from .context import Context, QuestionAnswerer, build_context
-from .engine import respond
-from .model import Address, Identity, Resident
+from .engine import notify, respond
+from .model import Address, Identity, LinkAttempts, LinkCode, Resident
 
 __all__ = [
     "Address",
@@ -11,11 +12,17 @@ __all__ = [
     "Identity",
     "Incoming",
     "IncomingKind",
+    "LinkAttempts",
+    "LinkCode",
+    "Notice",
     "Outcome",
     "QuestionAnswerer",
     "Reply",
     "Resident",
     "ResidentDirectory",
+    "SystemNotice",
+    "TextNotice",
     "build_context",
+    "notify",
     "respond",
 ]

@@ -12,7 +12,7 @@ from ..directory.text import fold
 from . import codes
 from .keyboards import button, navigation, page, short
 from .model import Address
-from .turn import Answer, Step, Turn, register
+from .turn import Answer, Step, Turn
 
 #: A typed street longer than this is not a street name.
 MAX_STREET = 80
@@ -270,7 +270,9 @@ def finish(turn: Turn, apartment: str | None) -> None:
     turn.go("profile" if flow == "primary" else "addresses")
 
 
-register(Step("settlement", ask_settlement, answer_settlement, back=back_from_settlement))
-register(Step("street", ask_street, answer_street, back=back_from_street))
-register(Step("house", ask_house, answer_house, back=lambda turn: turn.go("street", keep=True)))
-register(Step("apartment", ask_apartment, answer_apartment, back=lambda turn: turn.go("house", keep=True)))
+STEPS = (
+    Step("settlement", ask_settlement, answer_settlement, back=back_from_settlement),
+    Step("street", ask_street, answer_street, back=back_from_street),
+    Step("house", ask_house, answer_house, back=lambda turn: turn.go("street", keep=True)),
+    Step("apartment", ask_apartment, answer_apartment, back=lambda turn: turn.go("house", keep=True)),
+)

@@ -3,19 +3,22 @@
 The engine is pure domain logic: given the resident and what they just did, it returns
 the resident's new state, the replies to send and the domain events to publish. It knows
 nothing of RabbitMQ, Viber or MongoDB (cosmicpython style). The service layer
-(``dialog.handlers``) loads the resident, calls :func:`respond`, and persists the
-outcome atomically with its outbox before publishing.
+(``dialog.handlers``) loads the resident, calls :func:`~.engine.respond` (something the
+resident did) or :func:`~.engine.notify` (something that happened to them: a
+:data:`SystemNotice`), and persists the outcome atomically with its outbox before
+publishing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
 from chatbot_common.events import Button, Channel, EventData, InboundContent
 
-from .model import Resident
+from .model import Identity, Resident
 
 
 class IncomingKind(StrEnum):
@@ -42,8 +45,9 @@ class Reply:
 
 @dataclass(frozen=True)
 class Notice:
-    """A message to a channel identity other than the one that wrote (S7 linking: the
-    request goes to the resident's other app; the answer comes back to the new one)."""
+    """A message to a channel identity other than the one that wrote: a system notice
+    to the resident's preferred app, or (S7) «a new app was linked» to the older apps
+    and «this app was unlinked» to the one released."""
 
     channel: Channel
     channel_user_id: str
@@ -56,20 +60,46 @@ class Outcome:
     resident: Resident
     replies: list[Reply] = field(default_factory=list)
     events: list[EventData] = field(default_factory=list)
-    #: messages to other identities, sent after ``replies``
+    #: messages to identities other than the writer (all of them for ``notify``),
+    #: sent after ``replies``
     notices: list[Notice] = field(default_factory=list)
     #: the resident asked to delete all their data: the store forgets personal fields
     forget: bool = False
-    #: S7: the id of another resident record whose identities ``resident`` took over
-    #: (the resident confirmed the link from their first app); the service drops it.
+    #: S7: the writer typed a valid link code. ``resident`` is then the resident who
+    #: issued it (a record other than the writer's) with the writer's identity appended
+    #: and the code cleared; ``absorbed`` is the id of the writer's own record, which
+    #: the service drops, re-pointing the writer's identity link to ``resident``.
     absorbed: str | None = None
+    #: S7: the link code digest this outcome consumed. The service should write
+    #: ``resident`` only if the stored record still has it (``link_code`` field), so a
+    #: code used twice at the same moment links only once.
+    consumed_link_code: str | None = None
+    #: S7: identities removed from ``resident`` (unlinked apps); the service deletes
+    #: their identity links so each starts as a new, unregistered identity next time.
+    released: list[Identity] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TextNotice:
+    """A catalog text (``key`` filled with ``params``) to the resident's preferred app,
+    with «🏠 Головне меню» under it. The conversation stays where it was."""
+
+    key: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+
+#: What can happen to a resident that is not their own message. Later issues add kinds
+#: (a ticket's status changed, an operator wrote, a survey arrived) to this union and a
+#: handler for each to ``engine.NOTICES``.
+SystemNotice = TextNotice
 
 
 class ResidentDirectory(Protocol):
     """What the engine may ask about other residents (implemented by the repository)."""
 
-    async def by_phone(self, phone: str) -> Resident | None:
-        """The resident who verified this phone, if any."""
-
     async def by_id(self, resident_id: str) -> Resident | None:
         """A resident by id (``None`` when deleted or merged away)."""
+
+    async def by_link_code(self, digest: str) -> Resident | None:
+        """The resident whose current ``link_code.digest`` is ``digest``, expired or
+        not (the engine checks expiry), or ``None``."""

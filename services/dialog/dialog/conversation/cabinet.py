@@ -12,7 +12,7 @@ from chatbot_common.events import Button
 from . import codes, profile, registration, useful_info
 from .api import Reply
 from .keyboards import button, grid, navigation, open_url
-from .turn import Answer, Step, Turn, register
+from .turn import Answer, Step, Turn
 
 #: Main menu entries in the order of conversation.md, with their catalog keys.
 MAIN_MENU = (
@@ -131,7 +131,9 @@ async def answer_question_step(turn: Turn, answer: Answer) -> bool:
     return True
 
 
-register(Step("cabinet", ask_cabinet, no_local_codes, screen=True))
-register(Step("guest", ask_guest, no_local_codes, screen=True))
-register(Step("links", ask_links, no_local_codes, back=Turn.go_home, screen=True))
-register(Step("question", ask_question, answer_question_step, back=Turn.go_home))
+STEPS = (
+    Step("cabinet", ask_cabinet, no_local_codes, screen=True),
+    Step("guest", ask_guest, no_local_codes, screen=True),
+    Step("links", ask_links, no_local_codes, back=Turn.go_home, screen=True),
+    Step("question", ask_question, answer_question_step, back=Turn.go_home),
+)

@@ -44,13 +44,16 @@ PROFILE_SETTLEMENT = "profile:settlement"
 PROFILE_ADDRESSES = "profile:addresses"
 PROFILE_BIRTH_DATE = "profile:birth_date"
 PROFILE_NOTIFY = "profile:notify"
+PROFILE_APPS = "profile:apps"  # linked apps (S7)
 PROFILE_DELETE = "profile:delete"
 PROFILE_DELETE_CONFIRM = "profile:delete:yes"
 BIRTH_CLEAR = "birth:clear"
 
-LINK_APPROVE = "linking:approve:"  # + id of the resident record asking to be linked
-LINK_REJECT = "linking:reject:"  # + the same id
-LINK_CANCEL = "linking:cancel"  # the asking side gives up and types another number
+APPS_JOIN = "apps:join"  # consent question, new app: «У мене вже є профіль» (type a code)
+APPS_CODE = "apps:code"  # profile: show a new one-time code to link another app
+APPS_CODE_CANCEL = "apps:code_cancel"  # void the code shown
+APPS_UNLINK = "apps:unlink:"  # + Identity.token: unlink that app (asks to confirm)
+APPS_UNLINK_CONFIRM = "apps:unlink_yes"
 
 ADDRESS = "address:"  # + address id: open it
 ADDRESS_ADD = "address:add"

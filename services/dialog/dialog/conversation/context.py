@@ -1,5 +1,6 @@
 """What the engine needs besides the resident and the message: other residents (S7),
-the community's data (settlements, streets, useful info, links) and a few settings.
+the community's data (settlements, streets, useful info, links), a few settings, and
+its sources of time and randomness (so tests can fix them).
 
 The service builds one :class:`Context` and passes it to every :func:`respond` call;
 ``build_context`` is cheap because the data files are read once per folder.
@@ -17,7 +18,7 @@ from chatbot_common.events import utcnow
 
 from ..directory import DEFAULT_DATA_DIR, CityData, load_city
 from .api import Reply, ResidentDirectory
-from .model import Resident
+from .model import Resident, new_link_code
 
 
 class QuestionAnswerer(Protocol):
@@ -41,6 +42,8 @@ class Context:
     #: settlements shown per page (Viber shows ≤ 24 buttons; we keep room for navigation)
     settlements_per_page: int = 16
     clock: Callable[[], datetime] = field(default=utcnow)
+    #: one-time codes to link another app (S7); random unless a test fixes them
+    new_link_code: Callable[[], str] = field(default=new_link_code)
 
 
 def build_context(
@@ -49,8 +52,9 @@ def build_context(
     data_dir: Path | None = None,
     questions: QuestionAnswerer | None = None,
     clock: Callable[[], datetime] = utcnow,
+    link_codes: Callable[[], str] = new_link_code,
 ) -> Context:
     """The engine's context; ``data_dir`` swaps all of a community's data files
     (default: Khmelnytskyi, packaged in ``dialog/data``)."""
     city = load_city(Path(data_dir).resolve() if data_dir else DEFAULT_DATA_DIR)
-    return Context(directory=directory, city=city, questions=questions, clock=clock)
+    return Context(directory=directory, city=city, questions=questions, clock=clock, new_link_code=link_codes)

@@ -1,19 +1,25 @@
-"""Conversation engine entry point: one call per thing a resident did.
+"""Conversation engine entry points: :func:`respond` for each thing a resident did,
+:func:`notify` for each thing that happened to them (a :data:`~.api.SystemNotice`).
 
-Order of reading a message: navigation that works everywhere (home, main-menu entries,
-useful-info sections, profile entries), then the current step. A code nobody
-understands came from an old keyboard: say so and ask the current question again.
+Order of reading a message: a link code typed by someone not registered (S7), then
+navigation that works everywhere (home, main-menu entries, useful-info sections,
+profile entries, unlinking an app), then the current step. A code nobody understands
+came from an old keyboard: say so and ask the current question again.
+
+The engine reads nothing but its arguments: the resident, what happened, and the
+:class:`~.context.Context` (other residents only through ``ctx.directory``).
 """
 
 from __future__ import annotations
 
 from chatbot_common.events import MessageKind
 
-from . import address, cabinet, codes, linking, profile, registration, useful_info  # noqa: F401  (steps register)
-from .api import Incoming, IncomingKind, Outcome
+from . import cabinet, codes, linking, notices, profile, registration, useful_info
+from .api import Incoming, IncomingKind, Outcome, SystemNotice
 from .context import Context
 from .model import Identity, Resident
-from .turn import STEPS, Answer, Turn
+from .steps import STEPS
+from .turn import Answer, Turn
 
 #: Where a resident without consent may be: they keep public info and questions.
 GUEST_STEPS = frozenset({"guest", "info", "links", "question"})
@@ -23,11 +29,15 @@ async def respond(resident: Resident, incoming: Incoming, ctx: Context) -> Outco
     """Answer one thing the resident did (see ``api`` for the contract)."""
     baseline = resident.model_copy(deep=True)
     identity = _identity(resident, incoming)
-    turn = Turn(resident, ctx, identity, baseline)
+    now = ctx.clock()
+    linking.tidy(resident, now)
+    turn = Turn(resident, ctx, identity, baseline, STEPS)
+    if incoming.kind == IncomingKind.unsubscribed:
+        identity.subscribed = False  # no reply: the resident can no longer receive it
+        return turn.outcome()
+    identity.last_seen_at = now  # the app in use: system notices go here
     if incoming.kind == IncomingKind.started:
         pass  # the gateway already answered with the welcome; Viber allows nothing more
-    elif incoming.kind == IncomingKind.unsubscribed:
-        identity.subscribed = False  # no reply: the resident can no longer receive it
     elif incoming.kind == IncomingKind.subscribed:
         identity.subscribed = True
         _welcome_back(turn)
@@ -35,6 +45,21 @@ async def respond(resident: Resident, incoming: Incoming, ctx: Context) -> Outco
         identity.subscribed = True  # a resident's message subscribes them (Viber)
         await _message(turn, Answer.read(incoming.content))
     return turn.outcome()
+
+
+async def notify(resident: Resident, notice: SystemNotice, ctx: Context) -> Outcome:
+    """Tell the resident that something happened (not their own message): what the
+    notice's handler says goes to their preferred app as ``Outcome.notices``. A resident
+    with no subscribed app gets nothing (``notices`` is empty)."""
+    identity = resident.preferred_identity()
+    if identity is None:
+        return Outcome(resident=resident)
+    handler = notices.HANDLERS.get(type(notice))
+    if handler is None:
+        raise TypeError(f"no handler for the system notice {type(notice).__name__}")
+    turn = Turn(resident, ctx, identity, resident.model_copy(deep=True), STEPS)
+    await handler(turn, notice)
+    return turn.outcome(replies_as_notices=True)
 
 
 def _identity(resident: Resident, incoming: Incoming) -> Identity:
@@ -59,23 +84,31 @@ def _welcome_back(turn: Turn) -> None:
     if mode != "registration":
         turn.go_home()
     elif turn.step not in STEPS or turn.step == "new":
-        registration.begin(turn)
+        _restart(turn)
     else:
-        if turn.step != "consent":
+        if turn.step not in ("consent", "link_enter"):
             turn.note("registration.resume")
         turn.ask()
 
 
+def _restart(turn: Turn) -> None:
+    """First contact, or a step an older version left the resident on."""
+    if turn.resident.registered:
+        turn.go_home()
+    elif turn.resident.consent:
+        turn.note("registration.resume")
+        registration.resume(turn)
+    else:
+        registration.begin(turn)
+
+
 async def _message(turn: Turn, answer: Answer) -> None:
+    if linking.looks_like_code(turn, answer):
+        await linking.enter_code(turn, answer.text)  # S7: the code from another app
+        return
     step = STEPS.get(turn.step)
     if step is None or turn.step == "new":
-        if turn.resident.registered:  # a step from an older version: start from home
-            turn.go_home()
-        else:
-            registration.begin(turn)
-        return
-    if answer.code and linking.is_answer(answer.code) and turn.resident.registered:
-        await linking.answer_request(turn, answer.code)  # S7: from any screen
+        _restart(turn)
         return
     if answer.code and _navigate(turn, answer.code):
         return
@@ -116,7 +149,7 @@ def _navigate(turn: Turn, code: str) -> bool:
         turn.go("links")
         return True
     if mode == "registered":
-        return profile.open_entry(turn, code)
+        return profile.open_entry(turn, code) or linking.open_unlink(turn, code)
     if code.startswith("profile:"):
         turn.note("guest.register_needed")
         turn.go("guest")

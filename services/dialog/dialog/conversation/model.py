@@ -3,8 +3,10 @@ identities hanging off it, profile, consent and where the conversation stands.""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -23,19 +25,43 @@ def new_address_id() -> str:
     return uuid.uuid4().hex[:8]
 
 
+#: Digits of a one-time link code (S7, see ``linking``).
+LINK_CODE_DIGITS = 8
+
+
+def new_link_code() -> str:
+    """A random one-time link code (``Context.new_link_code`` by default)."""
+    return f"{secrets.randbelow(10**LINK_CODE_DIGITS):0{LINK_CODE_DIGITS}d}"
+
+
 def identity_key(channel: Channel, channel_user_id: str) -> str:
     """``viber:<id>``: how one channel identity is named in the store and in locks."""
     return f"{Channel(channel).value}:{channel_user_id}"
+
+
+#: Sorts identities never seen (stored before ``last_seen_at`` existed) first.
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 class Identity(BaseModel):
     channel: Channel
     channel_user_id: str
     subscribed: bool = True
+    #: when this identity joined the resident by a link code (``None``: the first one)
+    linked_at: datetime | None = None
+    #: when the resident last wrote (or opened the chat) from here: notices go to the
+    #: most recently used subscribed identity
+    last_seen_at: datetime | None = None
 
     @property
     def key(self) -> str:
         return identity_key(self.channel, self.channel_user_id)
+
+    @property
+    def token(self) -> str:
+        """A short stable name for button codes (``apps:unlink:<token>``): channel user
+        ids have upper-case letters and symbols a code may not carry."""
+        return hashlib.sha256(self.key.encode()).hexdigest()[:12]
 
     def address(self) -> ChannelAddress:
         return ChannelAddress(channel=self.channel, channel_user_id=self.channel_user_id)
@@ -54,6 +80,24 @@ class Address(BaseModel):
         return f"{self.settlement_id}|{self.street_id}|{self.house.lower()}"
 
 
+class LinkCode(BaseModel):
+    """A one-time code this resident's app showed, to be typed in another app (S7).
+
+    Only the digest is kept (``linking.code_digest`` of the code); the store indexes it so
+    the app where the code is typed finds this resident by the digest alone."""
+
+    digest: str
+    expires_at: datetime
+
+
+class LinkAttempts(BaseModel):
+    """Wrong link codes typed from this resident's app: after too many the app may not
+    try again until ``locked_until`` (guessing protection, see ``linking``)."""
+
+    failures: int = 0
+    locked_until: datetime | None = None
+
+
 class ConversationState(BaseModel):
     """Where the resident is: a step name and the answers collected for it so far."""
 
@@ -70,13 +114,18 @@ class Resident(BaseModel):
     registered: bool = False
     registered_at: datetime | None = None
     name: str | None = None
-    phone: str | None = None  # +380XXXXXXXXX, verified when shared via the channel
-    phone_verified: bool = False
+    #: +380XXXXXXXXX, for the contact center to call back (S6). Typed or shared as a
+    #: contact, it is what the resident *says*: never proof of anything, never unique.
+    phone: str | None = None
     settlement_id: str | None = None  # the settlement of the first (main) address
     addresses: list[Address] = Field(default_factory=list)
     birth_date: str | None = None  # ISO date
     notify: NotifyScope = NotifyScope.address
     state: ConversationState = Field(default_factory=ConversationState)
+    #: S7: the code currently offered to link another app (``None``: none)
+    link_code: LinkCode | None = None
+    #: S7: wrong codes typed from this record's app
+    link_attempts: LinkAttempts = Field(default_factory=LinkAttempts)
 
     def identity(self, channel: Channel, channel_user_id: str) -> Identity | None:
         return next(
@@ -86,6 +135,15 @@ class Resident(BaseModel):
 
     def address_by_id(self, address_id: str) -> Address | None:
         return next((a for a in self.addresses if a.id == address_id), None)
+
+    def identity_by_token(self, token: str) -> Identity | None:
+        return next((i for i in self.identities if i.token == token), None)
+
+    def preferred_identity(self) -> Identity | None:
+        """Where messages nobody asked for go (system notices): the subscribed identity
+        used most recently; the oldest one when none was seen yet."""
+        reachable = [i for i in self.identities if i.subscribed]
+        return max(reachable, key=lambda i: i.last_seen_at or _NEVER, default=None)
 
     @property
     def subscribed(self) -> bool:

@@ -8,7 +8,7 @@ from . import address, codes
 from .keyboards import button, grid, navigation, share_phone
 from .model import ConversationState, Resident
 from .registration import read_phone
-from .turn import Answer, Step, Turn, register
+from .turn import Answer, Step, Turn
 from .validation import clean_name, display_date, parse_birth_date
 
 #: Profile entries (also accepted from any screen of a registered resident).
@@ -18,6 +18,7 @@ ENTRIES = {
     codes.PROFILE_ADDRESSES: "addresses",
     codes.PROFILE_BIRTH_DATE: "birth_date",
     codes.PROFILE_NOTIFY: "notify",
+    codes.PROFILE_APPS: "apps",
     codes.PROFILE_DELETE: "delete",
 }
 
@@ -52,17 +53,15 @@ def summary(turn: Turn) -> str:
     addresses = "\n".join(
         f"{n}. {address.address_label(turn, a, with_settlement=True)}" for n, a in enumerate(r.addresses, 1)
     )
-    phone = not_set
-    if r.phone:
-        phone = display_phone(r.phone) + (t("profile.phone_verified") if r.phone_verified else "")
     return t(
         "profile.summary",
         name=r.name or not_set,
-        phone=phone,
+        phone=display_phone(r.phone) if r.phone else not_set,
         settlement=settlement.label if settlement else not_set,
         addresses=addresses or not_set,
         birth_date=display_date(r.birth_date) if r.birth_date else not_set,
         notify=t(f"notify.current_{r.notify.value}"),
+        apps=", ".join(t(f"channels.{i.channel.value}") for i in r.identities),
     )
 
 
@@ -76,6 +75,7 @@ def ask_profile(turn: Turn) -> None:
             button(t("profile.edit_addresses"), codes.PROFILE_ADDRESSES),
             button(t("profile.edit_birth_date"), codes.PROFILE_BIRTH_DATE),
             button(t("profile.edit_notify"), codes.PROFILE_NOTIFY),
+            button(t("profile.edit_apps"), codes.PROFILE_APPS),
         ]
     )
     turn.say(summary(turn), [*edits, button(t("profile.delete"), codes.PROFILE_DELETE), *navigation(t)])
@@ -113,17 +113,11 @@ def ask_phone(turn: Turn) -> None:
 async def answer_phone(turn: Turn, answer: Answer) -> bool:
     if answer.code and answer.code != codes.SHARE_PHONE:
         return False
-    read = read_phone(turn, answer)
-    if read is None:
+    phone = read_phone(turn, answer)
+    if phone is None:
         turn.ask()
         return True
-    phone, verified = read
-    other = await turn.ctx.directory.by_phone(phone)
-    if other is not None and other.id != turn.resident.id and other.phone_verified:
-        turn.note("profile.phone_taken")
-        turn.ask()
-        return True
-    turn.resident.phone, turn.resident.phone_verified = phone, verified
+    turn.resident.phone = phone  # a number to call back, not an identity (S7)
     _saved(turn)
     return True
 
@@ -251,10 +245,12 @@ def to_profile(turn: Turn) -> None:
     turn.go("profile")
 
 
-register(Step("profile", ask_profile, no_local_codes, back=lambda turn: turn.go("cabinet"), screen=True))
-register(Step("profile_name", ask_name, answer_name, back=to_profile))
-register(Step("profile_phone", ask_phone, answer_phone, back=to_profile, accepts_contact=True))
-register(Step("birth_date", ask_birth_date, answer_birth_date, back=to_profile))
-register(Step("addresses", ask_addresses, answer_addresses, back=to_profile, screen=True))
-register(Step("address", ask_address, answer_address, back=lambda turn: turn.go("addresses"), screen=True))
-register(Step("delete", ask_delete, answer_delete, back=to_profile))
+STEPS = (
+    Step("profile", ask_profile, no_local_codes, back=lambda turn: turn.go("cabinet"), screen=True),
+    Step("profile_name", ask_name, answer_name, back=to_profile),
+    Step("profile_phone", ask_phone, answer_phone, back=to_profile, accepts_contact=True),
+    Step("birth_date", ask_birth_date, answer_birth_date, back=to_profile),
+    Step("addresses", ask_addresses, answer_addresses, back=to_profile, screen=True),
+    Step("address", ask_address, answer_address, back=lambda turn: turn.go("addresses"), screen=True),
+    Step("delete", ask_delete, answer_delete, back=to_profile),
+)

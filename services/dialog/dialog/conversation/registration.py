@@ -2,8 +2,10 @@
 
 Answers are saved on the resident as they come, so a resident who leaves at any step
 resumes there. Declining consent leaves public information and questions only (guest).
-A phone shared through the channel that a registered resident already verified starts
-a link request that resident confirms from their other app (S7, see ``linking``).
+The phone, typed or shared as a contact, is only a number to call back (S6): it is never
+proof of who the resident is and never links apps. Someone who already has a profile in
+another app joins it with a one-time code instead (S7, «🔗 У мене вже є профіль» on the
+consent question, see ``linking``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 from chatbot_common.events import Button, MessageKind, NotifyScope
 
 from ..directory import normalise_phone
-from . import codes, linking
+from . import codes
 from .keyboards import button, navigation, share_phone
-from .turn import Answer, Step, Turn, register
+from .turn import Answer, Step, Turn
 from .validation import clean_name
 
 #: Steps of registration, in order; a resident on one of them is registering.
@@ -29,6 +31,7 @@ def consent_buttons(turn: Turn) -> list[Button]:
         button(t("registration.consent_agree"), codes.CONSENT_YES, 3),
         button(t("registration.consent_more"), codes.CONSENT_MORE, 3),
         button(t("registration.consent_decline"), codes.CONSENT_NO),
+        button(t("buttons.have_profile"), codes.APPS_JOIN),
     ]
 
 
@@ -48,6 +51,8 @@ async def answer_consent(turn: Turn, answer: Answer) -> bool:
         turn.resident.consent_at = None
         turn.note("registration.declined")
         turn.go("guest")
+    elif answer.code == codes.APPS_JOIN:
+        turn.go("link_enter")  # S7: type the code shown in the other app
     elif answer.code:
         return False
     else:
@@ -104,9 +109,10 @@ async def answer_name(turn: Turn, answer: Answer) -> bool:
 # ----------------------------------------------------------------------------- phone
 
 
-def read_phone(turn: Turn, answer: Answer) -> tuple[str, bool] | None:
-    """The phone and whether the channel vouches for it (shared contact), or ``None``
-    after noting why it was refused."""
+def read_phone(turn: Turn, answer: Answer) -> str | None:
+    """The phone, typed or shared as a contact (the same to us: a contact card from the
+    phone book looks exactly like the share button's), or ``None`` after noting why it
+    was refused."""
     if answer.code == codes.SHARE_PHONE:  # the share button on a device that can't share
         turn.note("errors.share_phone_unsupported")
         return None
@@ -115,7 +121,7 @@ def read_phone(turn: Turn, answer: Answer) -> tuple[str, bool] | None:
     if phone is None:
         turn.note("errors.phone")
         return None
-    return phone, answer.kind == MessageKind.contact
+    return phone
 
 
 def ask_phone(turn: Turn) -> None:
@@ -125,21 +131,11 @@ def ask_phone(turn: Turn) -> None:
 async def answer_phone(turn: Turn, answer: Answer) -> bool:
     if answer.code and answer.code != codes.SHARE_PHONE:
         return False
-    read = read_phone(turn, answer)
-    if read is None:
+    phone = read_phone(turn, answer)
+    if phone is None:
         turn.ask()
         return True
-    phone, verified = read
-    existing = await turn.ctx.directory.by_phone(phone)
-    if existing is not None and existing.id != turn.resident.id and existing.phone_verified:
-        if verified and existing.registered:
-            linking.request(turn, existing, phone)  # S7: their other app confirms
-            return True
-        turn.note("registration.phone_taken")
-        turn.ask()
-        return True
-    turn.resident.phone = phone
-    turn.resident.phone_verified = verified
+    turn.resident.phone = phone  # other residents may give the same number: it proves nothing
     turn.go("street", keep=True, settlement_id=turn.resident.settlement_id)
     return True
 
@@ -189,7 +185,9 @@ def back_from_notify(turn: Turn) -> None:
         turn.go("apartment", keep=True)
 
 
-register(Step("consent", ask_consent, answer_consent))
-register(Step("name", ask_name, answer_name, back=lambda turn: turn.go("settlement", keep=True)))
-register(Step("phone", ask_phone, answer_phone, back=lambda turn: turn.go("name", keep=True), accepts_contact=True))
-register(Step("notify", ask_notify, answer_notify, back=back_from_notify))
+STEPS = (
+    Step("consent", ask_consent, answer_consent),
+    Step("name", ask_name, answer_name, back=lambda turn: turn.go("settlement", keep=True)),
+    Step("phone", ask_phone, answer_phone, back=lambda turn: turn.go("name", keep=True), accepts_contact=True),
+    Step("notify", ask_notify, answer_notify, back=back_from_notify),
+)

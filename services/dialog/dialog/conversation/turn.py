@@ -8,7 +8,7 @@ the keyboard of the last message only.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from chatbot_common.events import Button, InboundContent, MessageKind
@@ -52,6 +52,9 @@ class Step:
     returns ``False`` for a button code it does not know (a stale keyboard); ``back`` is
     where «⬅️ Назад» leads. A ``screen`` (menu, profile, info) waits for a button only,
     so free text there is a question for C3, not an answer.
+
+    Each module lists its steps in a module-level ``STEPS`` tuple; ``steps.STEPS``
+    gathers them all in one place.
     """
 
     name: str
@@ -62,24 +65,29 @@ class Step:
     accepts_contact: bool = False
 
 
-STEPS: dict[str, Step] = {}
-
-
-def register(step: Step) -> Step:
-    STEPS[step.name] = step
-    return step
-
-
 class Turn:
-    def __init__(self, resident: Resident, ctx: Context, identity: Identity, baseline: Resident) -> None:
+    """One call of the engine. ``identity`` is the app the replies go to: the writer for
+    :func:`~.engine.respond`, the preferred app for :func:`~.engine.notify`."""
+
+    def __init__(
+        self,
+        resident: Resident,
+        ctx: Context,
+        identity: Identity,
+        baseline: Resident,
+        steps: Mapping[str, Step],
+    ) -> None:
         self.baseline = baseline  # the resident as stored before this turn: events compare against it
         self.resident = resident
         self.ctx = ctx
         self.identity = identity
+        self.steps = steps
         self.t: Catalog = catalog()
         self.replies: list[Reply] = []
         self.forget = False
         self.absorbed: str | None = None
+        self.consumed_link_code: str | None = None
+        self.released: list[Identity] = []
         self.notices: list[Notice] = []
         self._notes: list[str] = []
 
@@ -116,21 +124,33 @@ class Turn:
         self.ask()
 
     def ask(self) -> None:
-        STEPS[self.step].ask(self)
+        self.steps[self.step].ask(self)
+
+    def notify(self, identity: Identity, reply: Reply) -> None:
+        """A message to another app (``identity``) of this turn's resident."""
+        self.notices.append(Notice(identity.channel, identity.channel_user_id, self.resident.id, reply))
 
     def go_home(self) -> None:
         """Home is the main menu for registered residents and the guest menu otherwise."""
         self.go("cabinet" if self.resident.registered else "guest")
 
-    def outcome(self) -> Outcome:
+    def outcome(self, *, replies_as_notices: bool = False) -> Outcome:
+        """What the service does next. ``replies_as_notices``: nobody wrote (a system
+        notice), so what the turn said goes to ``identity`` as notices, first."""
         if self._notes:  # a handler noted something but asked nothing: still say it
             self.say("")
         events = resident_events(self.baseline, self.resident, forgotten=self.forget)
+        replies, notices = self.replies, self.notices
+        if replies_as_notices:
+            said = [Notice(self.identity.channel, self.identity.channel_user_id, self.resident.id, r) for r in replies]
+            replies, notices = [], [*said, *notices]
         return Outcome(
             resident=self.resident,
-            replies=self.replies,
+            replies=replies,
             events=events,
             forget=self.forget,
-            notices=self.notices,
+            notices=notices,
             absorbed=self.absorbed,
+            consumed_link_code=self.consumed_link_code,
+            released=self.released,
         )

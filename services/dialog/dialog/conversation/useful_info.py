@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from . import codes
 from .keyboards import button, navigation, page
-from .turn import Answer, Step, Turn, register
+from .turn import Answer, Step, Turn
 
 #: Sections per page before «Далі ➡️» (full-width buttons: titles are long).
 PER_PAGE = 10
@@ -55,4 +55,4 @@ def back_from_info(turn: Turn) -> None:
         show(turn, section.parent_id)
 
 
-register(Step("info", ask_info, answer_info, back=back_from_info, screen=True))
+STEPS = (Step("info", ask_info, answer_info, back=back_from_info, screen=True),)

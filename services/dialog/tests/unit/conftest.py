@@ -7,7 +7,9 @@ import pytest
 
 from chatbot_common.events import Channel
 
-from engine_chat import Chat, FakeDirectory
+from dialog.conversation import build_context
+from dialog.conversation.context import Context
+from engine_chat import Chat, Clock, FakeDirectory
 
 
 @pytest.fixture
@@ -16,11 +18,21 @@ def directory() -> FakeDirectory:
 
 
 @pytest.fixture
-def chat(directory: FakeDirectory) -> Chat:
-    return Chat(directory, "viber-user-1")
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture
-def other_chat(directory: FakeDirectory) -> Chat:
+def ctx(directory: FakeDirectory, clock: Clock) -> Context:
+    return build_context(directory, clock=clock)
+
+
+@pytest.fixture
+def chat(directory: FakeDirectory, ctx: Context) -> Chat:
+    return Chat(directory, "viber-user-1", ctx=ctx)
+
+
+@pytest.fixture
+def other_chat(directory: FakeDirectory, ctx: Context) -> Chat:
     """The same person arriving through another channel identity (S7)."""
-    return Chat(directory, "telegram-user-1", channel=Channel.telegram)
+    return Chat(directory, "telegram-user-1", channel=Channel.telegram, ctx=ctx)

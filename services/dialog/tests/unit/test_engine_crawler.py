@@ -60,7 +60,7 @@ async def test_every_reply_reachable_from_the_main_menu_is_polite_ukrainian_with
     assert taps >= 100
     assert {
         "cabinet", "info", "links", "profile", "profile_name", "profile_phone", "settlement", "street",
-        "addresses", "address", "birth_date", "notify", "delete", "new",
+        "addresses", "address", "birth_date", "notify", "delete", "new", "apps", "apps_code",
     } <= steps
 
 
@@ -69,4 +69,4 @@ async def test_the_guest_menu_is_crawlable_too(chat):
     await chat.tap("consent:no")
     taps, steps, found = await crawl(chat)
     assert found == []
-    assert {"guest", "info", "links", "consent"} <= steps
+    assert {"guest", "info", "links", "consent", "link_enter"} <= steps

@@ -19,11 +19,12 @@ async def test_profile_shows_every_field(resident_chat):
     await resident_chat.tap("menu:profile")
     text = resident_chat.text
     for shown in ("Олена Коваленко", "+380 67 123 45 67", "м. Хмельницький", "вул. Проскурівська, 12а, кв. 5",
-                  "Дата народження: не вказано", "за Вашими адресами"):
+                  "Дата народження: не вказано", "за Вашими адресами", "Застосунки: Viber"):
         assert shown in text
+    assert "підтверджено" not in text  # a phone is never "verified": it proves nothing
     assert resident_chat.codes() == [
         "profile:name", "profile:phone", "profile:settlement", "profile:addresses",
-        "profile:birth_date", "profile:notify", "profile:delete", "nav:back", "nav:home",
+        "profile:birth_date", "profile:notify", "profile:apps", "profile:delete", "nav:back", "nav:home",
     ]
 
 
@@ -41,19 +42,22 @@ async def test_phone_can_be_changed_by_typing_or_sharing(resident_chat):
     await resident_chat.tap("menu:profile")
     await resident_chat.tap("profile:phone")
     await resident_chat.send("+38 (050) 111-22-33")
-    assert resident_chat.resident.phone == "+380501112233" and not resident_chat.resident.phone_verified
+    assert resident_chat.resident.phone == "+380501112233"
     await resident_chat.tap("profile:phone")
     await resident_chat.share_phone("380931234567")
-    assert resident_chat.resident.phone == "+380931234567" and resident_chat.resident.phone_verified
+    assert resident_chat.resident.phone == "+380931234567" and resident_chat.step == "profile"
 
 
-async def test_phone_of_another_verified_resident_is_refused(directory, resident_chat):
+async def test_a_phone_another_resident_gave_is_accepted_too(directory, resident_chat):
+    """A phone is a number to call back (S6), not an identity: family members share one."""
     other = await register(Chat(directory, "viber-user-2"), phone="0931112233", shared=True)
     await resident_chat.tap("menu:profile")
     await resident_chat.tap("profile:phone")
-    await resident_chat.send("0931112233")
-    assert resident_chat.step == "profile_phone" and t("profile.phone_taken") in resident_chat.text
-    assert resident_chat.resident.phone == "+380671234567" and other.resident.phone == "+380931112233"
+    outcome = await resident_chat.share_phone("0931112233")
+    assert resident_chat.step == "profile" and t("profile.saved") in resident_chat.text
+    assert resident_chat.resident.phone == other.resident.phone == "+380931112233"
+    assert outcome.notices == [] and outcome.absorbed is None
+    assert resident_chat.resident.id != other.resident.id and len(other.resident.identities) == 1
 
 
 async def test_changing_the_settlement_asks_for_the_address_there(resident_chat):

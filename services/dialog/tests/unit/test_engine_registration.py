@@ -20,7 +20,7 @@ async def test_conversation_started_gets_no_reply_because_the_gateway_sent_the_w
 async def test_start_button_asks_for_consent_with_agree_more_and_decline(chat):
     await chat.tap_start()
     assert chat.text == t("registration.consent")
-    assert chat.codes() == ["consent:yes", "consent:more", "consent:no"]
+    assert chat.codes() == ["consent:yes", "consent:more", "consent:no", "apps:join"]
 
 
 async def test_any_first_message_starts_with_the_consent_question(chat):
@@ -33,7 +33,7 @@ async def test_more_about_consent_explains_and_asks_again(chat):
     await chat.tap_start()
     await chat.tap("consent:more")
     assert "Про захист персональних даних" in chat.text and "стаття 8" in chat.text
-    assert chat.codes() == ["consent:yes", "consent:more", "consent:no"]
+    assert chat.codes() == ["consent:yes", "consent:more", "consent:no", "apps:join"]
     assert chat.step == "consent"
 
 
@@ -60,7 +60,7 @@ async def test_full_registration_with_typed_phone_ends_in_the_cabinet(chat):
     resident = chat.resident
     assert resident.registered and resident.state.step == "cabinet"
     assert resident.name == "Олена Коваленко"
-    assert resident.phone == "+380671234567" and not resident.phone_verified
+    assert resident.phone == "+380671234567"
     assert resident.settlement_id == "khmelnytskyi"
     assert [(a.street_id, a.house, a.apartment) for a in resident.addresses] == [("kamianetska", "12а", "5")]
     assert "Реєстрацію завершено" in chat.text and "Олена Коваленко" in chat.text
@@ -74,9 +74,10 @@ async def test_full_registration_with_typed_phone_ends_in_the_cabinet(chat):
     assert event.notify == NotifyScope.address and event.subscribed
 
 
-async def test_registration_with_shared_phone_marks_it_verified(chat):
+async def test_a_shared_phone_is_kept_like_a_typed_one(chat):
     await register(chat, phone="380501112233", shared=True)
-    assert chat.resident.phone == "+380501112233" and chat.resident.phone_verified
+    assert chat.resident.phone == "+380501112233"
+    assert "phone_verified" not in chat.resident.model_dump()
 
 
 async def test_no_event_is_published_before_registration_is_complete(chat):
