@@ -4,10 +4,21 @@ Only this module knows Viber's callback JSON; everything it returns speaks of
 ``channel`` + ``channel_user_id`` (architecture: downstream is channel-agnostic).
 Unknown extra fields are ignored (Viber adds fields over time); a missing required
 field or an unknown ``event`` is a malformed callback (→ 400).
+
+:func:`parse` turns the raw (already verified) body into a callback. It raises
+``ValueError`` (not JSON, not UTF-8, ``NaN``/``Infinity``, a number too big for a float
+or an int), ``RecursionError`` (nesting deeper than Python's JSON parser goes) or
+``ValidationError`` (not a callback): all of them a malformed callback. **Decision:** a
+lone UTF-16 surrogate (``"\\ud800"`` in JSON, or its raw UTF-8-style bytes) can't be
+encoded in any event we publish, but it is no reason to lose a resident's message: it
+is replaced with U+FFFD (�), as a browser would, and the rest of the text kept.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -133,6 +144,58 @@ Callback = Annotated[
 CALLBACK = TypeAdapter(Callback)
 
 _KINDS = {k.value: k for k in MessageKind}
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def _clean(text: str) -> str:
+    # json.loads has already joined every proper surrogate pair into one character:
+    # any surrogate left is a lone one.
+    return text if text.isascii() else _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def replace_lone_surrogates(value: object) -> object:
+    """``value`` (decoded JSON) with every lone surrogate, in keys and strings at any
+    depth, replaced by U+FFFD. Iterative: the depth json.loads allowed costs no stack
+    here. Containers are changed in place (they are fresh from json.loads)."""
+    if isinstance(value, str):
+        return _clean(value)
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                if isinstance(item, str):
+                    node[i] = _clean(item)
+                elif isinstance(item, list | dict):
+                    stack.append(item)
+        elif isinstance(node, dict):
+            for key, item in list(node.items()):
+                if isinstance(item, str):
+                    item = _clean(item)
+                elif isinstance(item, list | dict):
+                    stack.append(item)
+                clean_key = _clean(key)
+                if clean_key != key:
+                    del node[key]
+                node[clean_key] = item
+    return value
+
+
+def parse(body: bytes) -> Callback:  # type: ignore[valid-type]
+    """The callback in a raw body (see the module docstring for what it raises)."""
+    decoded = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
+    return CALLBACK.validate_python(replace_lone_surrogates(decoded))
 
 
 def _when(ms: int) -> datetime:

@@ -1,17 +1,40 @@
 """``POST /viber/webhook``: verify, de-duplicate, publish, then answer.
 
+- a ``Content-Encoding`` other than ``identity`` → 415, before the body is read (Viber
+  sends none; the server never decompresses — ``chatbot_common.http_server``);
 - signature missing or forged → 403, nothing published;
-- malformed JSON or unknown shape → 400; body over the limit → 413 (aiohttp);
+- malformed JSON or unknown shape → 400, also for JSON nested too deep to parse, for
+  ``NaN``/``Infinity`` and for a body aiohttp could not read (broken chunked framing);
+  body over the limit → 413 (aiohttp); a caller that hangs up mid-body → one INFO line;
+- lone UTF-16 surrogates in a signed callback's strings → replaced with U+FFFD and the
+  callback handled as usual (``callbacks.parse``: a resident's message is not lost);
+- **callback freshness** (decision: 403, like a forged signature — the body is
+  genuine but may not be used now): a signed callback is accepted only if its
+  ``timestamp`` lies in ``[now − (callback_memory − max_clock_skew), now +
+  max_clock_skew]``. ``callback_memory`` is how long the de-duplication keys are kept
+  (``service.CALLBACK_MEMORY``), so a captured callback can't be replayed once its key
+  is forgotten: a key is remembered at acceptance, which is at most ``max_clock_skew``
+  before the timestamp, and kept ``callback_memory`` from then — past the last moment
+  the same timestamp is accepted. ``max_clock_skew`` (1 hour) allows for Viber's clock
+  being ahead of ours. Viber itself retries a callback for about an hour, far inside
+  the window. The ``webhook`` check is exempt (Viber's own test vector has a timestamp
+  far in the future, and it publishes nothing);
 - ``webhook`` (Viber's check after set_webhook) → 200;
 - ``conversation_started`` → 200 with the welcome message and «Розпочати» in the body;
 - everything else → published as a channel-agnostic event, answered 200 only after the
   broker confirmed. A publish that fails → 503, so Viber retries later and nothing is
   lost. A repeat (same :func:`dedup_key`) → 200 without publishing again.
+
+Whatever the input, the answer is never a 5xx of ours (a 503 means the broker refused),
+and a request logs at most one line, never with the message's text, names or phones
+(refusals: one WARNING each; malformed HTTP: ``chatbot_common.http_server``).
 """
 
 from __future__ import annotations
 
-import json
+import time
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -20,18 +43,25 @@ from pydantic import ValidationError
 
 from chatbot_common.bus import Bus, PublishError
 from chatbot_common.events import Button, derived_id, make_event
+from chatbot_common.http_server import MALFORMED_HTTP, one_line
 from chatbot_common.logging import describe_error
 from chatbot_common.metrics import WEBHOOK_CALLBACKS
 from chatbot_common.store import Inbox
 from chatbot_common.texts import catalog
 
-from .callbacks import CALLBACK, ConversationStartedCallback, FailedCallback, ReceiptCallback, normalise
+from .callbacks import ConversationStartedCallback, FailedCallback, ReceiptCallback, WebhookCallback, normalise, parse
 from .render import render_text
 from .signature import verify
 
 log = structlog.get_logger("gateway.webhook")
 SOURCE = "/gateway/viber"
 START_CODE = "start"
+#: How long the gateway remembers a callback's de-duplication key; equal to
+#: ``service.CALLBACK_MEMORY`` (a test keeps them equal).
+DEFAULT_CALLBACK_MEMORY = timedelta(days=2)
+#: How far ahead of our clock a callback's timestamp may be.
+DEFAULT_MAX_CLOCK_SKEW = timedelta(hours=1)
+_MAX_ENCODING_IN_LOG = 40
 
 
 def welcome_message(sender_name: str, sender_avatar: str | None) -> dict[str, Any]:
@@ -53,28 +83,69 @@ def dedup_key(callback: Any) -> str:
 
 class Webhook:
     def __init__(self, *, token: str, bus: Bus, callbacks: Inbox, sender_name: str,
-                 sender_avatar: str | None = None) -> None:
+                 sender_avatar: str | None = None, callback_memory: timedelta = DEFAULT_CALLBACK_MEMORY,
+                 max_clock_skew: timedelta = DEFAULT_MAX_CLOCK_SKEW,
+                 clock: Callable[[], float] = time.time) -> None:
+        if max_clock_skew < timedelta(0) or callback_memory <= max_clock_skew:
+            raise ValueError("callback_memory must be longer than max_clock_skew (≥ 0)")
         self.token = token
         self.bus = bus
         self.callbacks = callbacks  # keys from dedup_key(), remembered after the confirm
         self.welcome = welcome_message(sender_name, sender_avatar)
+        self.max_age_ms = int((callback_memory - max_clock_skew).total_seconds() * 1000)
+        self.max_ahead_ms = int(max_clock_skew.total_seconds() * 1000)
+        self.clock = clock  # seconds since the epoch
+
+    def freshness(self, timestamp_ms: int) -> str | None:
+        """Why a callback with this timestamp is refused (``"stale"``/``"future"``), or
+        ``None`` when it is fresh (see the module docstring)."""
+        now_ms = int(self.clock() * 1000)
+        if timestamp_ms < now_ms - self.max_age_ms:
+            return "stale"
+        if timestamp_ms > now_ms + self.max_ahead_ms:
+            return "future"
+        return None
 
     async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()  # raises 413 over client_max_size
+        encodings = ",".join(request.headers.getall("Content-Encoding", []))
+        if any(coding.strip().lower() not in {"", "identity"} for coding in encodings.split(",")):
+            # Refused before reading: the body is never inflated (nor read) for a caller
+            # that hasn't even shown a signature.
+            WEBHOOK_CALLBACKS.labels(event="unknown", outcome="bad_encoding").inc()
+            log.warning("webhook.unsupported_encoding", content_encoding=encodings[:_MAX_ENCODING_IN_LOG])
+            return web.json_response({"error": "unsupported content encoding"}, status=415)
+        try:
+            body = await request.read()  # raises 413 over client_max_size
+        except MALFORMED_HTTP as exc:  # e.g. broken chunked framing
+            WEBHOOK_CALLBACKS.labels(event="unknown", outcome="malformed").inc()
+            log.warning("webhook.unreadable_body", error=one_line(exc))
+            return web.json_response({"error": "unreadable body"}, status=400)
+        except ConnectionError:
+            # The caller left before sending the whole body: nobody to answer, nothing
+            # to do (raised, aiohttp would log it as a 500 with a traceback).
+            WEBHOOK_CALLBACKS.labels(event="unknown", outcome="disconnected").inc()
+            log.info("webhook.client_disconnected")
+            return web.json_response({"error": "incomplete body"}, status=400)
         signature = request.headers.get("X-Viber-Content-Signature") or request.query.get("sig")
         if not verify(self.token, body, signature):
             WEBHOOK_CALLBACKS.labels(event="unknown", outcome="forbidden").inc()
             log.warning("webhook.bad_signature", has_signature=bool(signature))
             return web.json_response({"error": "invalid signature"}, status=403)
         try:
-            callback = CALLBACK.validate_python(json.loads(body))
+            callback = parse(body)
             data = normalise(callback)
-        except (ValueError, ValidationError, OverflowError, OSError) as exc:
+        except (ValueError, ValidationError, OverflowError, OSError, RecursionError) as exc:
             # OverflowError/OSError: a value the model let through that the standard
             # library can't represent (e.g. a date) — still the caller's fault, not ours.
+            # RecursionError: JSON nested deeper than the parser goes.
             WEBHOOK_CALLBACKS.labels(event="unknown", outcome="malformed").inc()
             log.warning("webhook.malformed", error=describe_error(exc))
             return web.json_response({"error": "malformed callback"}, status=400)
+        if not isinstance(callback, WebhookCallback) and (refusal := self.freshness(callback.timestamp)):
+            WEBHOOK_CALLBACKS.labels(event=callback.event, outcome=refusal).inc()
+            age_s = round(self.clock() - callback.timestamp / 1000)
+            log.warning(f"webhook.{refusal}_callback", event_type=callback.event, age_s=age_s)
+            return web.json_response({"error": f"{refusal} callback"}, status=403)
 
         answer: dict[str, Any] | None = self.welcome if isinstance(callback, ConversationStartedCallback) else None
         if data is None:
