@@ -40,5 +40,13 @@ test-fast: setup  ## unit and in-memory tests only
 bench: setup  ## benchmark on real RabbitMQ; prints figures
 	"$(UV)" run --frozen python scripts/bench.py $(BENCH_ARGS)
 
+.PHONY: replay
+replay: setup  ## move parked messages back: make replay QUEUE=dialog.inbound.dead [REPLAY_ARGS="--dry-run --limit N"]
+	@if [ -z "$(QUEUE)" ]; then \
+	  echo "usage: make replay QUEUE=<queue>.dead [REPLAY_ARGS=\"--dry-run --limit N\"] (broker: AMQP_URL)" >&2; \
+	  exit 2; \
+	fi
+	"$(UV)" run --frozen python -m chatbot_common.replay $(QUEUE) $(REPLAY_ARGS)
+
 clean:
 	rm -rf .venv .tools test-artifacts .pytest_cache
