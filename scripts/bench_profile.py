@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 # One frame of py-spy's collapsed output: "function (path/to/module.py:123)".
-TRUNK = 0.9  # inclusive share above which a frame is the process's trunk (event loop, main), not a hotspot
+TRUNK = 0.8  # inclusive share above which a frame is the process's trunk (event loop, main), not a hotspot
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -36,6 +36,16 @@ def package_of(file: str) -> str:
         return "stdlib"
     head = parts[0] if parts else file
     return head[:-3] if head.endswith(".py") else head or "?"
+
+
+def entry_of(frames: list[tuple[str, str]]) -> tuple[str, str]:
+    """The task a sample belongs to: the frame the event loop called (under the last ``Handle._run``)."""
+    for i in range(len(frames) - 1, -1, -1):
+        if frames[i][0] == "Handle._run" and i + 1 < len(frames):
+            return frames[i + 1]
+    if any(f[0] == "BaseEventLoop._run_once" for f in frames):
+        return ("the event loop itself (select, scheduling)", "")
+    return ("(partial stack: py-spy --nonblocking lost its root)", "")
 
 
 def read_raw(path: Path) -> list[tuple[list[tuple[str, str]], int]]:
@@ -64,7 +74,9 @@ def summarise(path: Path, top: int = 20, title: str | None = None) -> str:
     own: Counter[tuple[str, str]] = Counter()
     under: Counter[tuple[str, str]] = Counter()
     packages: Counter[str] = Counter()
+    entries: Counter[tuple[str, str]] = Counter()
     for frames, count in stacks:
+        entries[entry_of(frames)] += count
         own[frames[-1]] += count
         packages[package_of(frames[-1][1])] += count
         for key in set(frames):
@@ -81,6 +93,8 @@ def summarise(path: Path, top: int = 20, title: str | None = None) -> str:
              f" self — the function the sample was in (top {top}):", *rows(own, name),
              f" inclusive — the function was on the stack (top {top}; frames on ≥ {TRUNK:.0%} of the stacks, the"
              " event loop and the service's main, left out):", *rows(under, name, lambda n: n >= TRUNK * total),
+             " by task — the coroutine the event loop was running (the frame under Handle._run):",
+             *rows(entries, name),
              " self by package:", *rows(packages, str)]
     return "\n".join(lines)
 
