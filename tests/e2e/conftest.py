@@ -6,11 +6,25 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.support import delete_queues
+import uuid
+
+from tests.support import add_vhost, delete_queues, delete_vhost, vhost_url
 from tests.e2e.harness import STATE_QUEUES, BotSystem
 from vibersim.client import SimClient
 
 pytestmark = pytest.mark.rabbitmq
+
+
+@pytest.fixture
+def rabbit_url(rabbit_url: str):  # noqa: F811 - overrides the root fixture on purpose
+    """Every end-to-end test on a fresh virtual host of its own (deleted afterwards): the
+    services declare the whole topology there, and a killed run leaves nothing behind."""
+    name = f"e2e-{uuid.uuid4().hex[:10]}"
+    add_vhost(name)
+    try:
+        yield vhost_url(rabbit_url, name)
+    finally:
+        delete_vhost(name)
 
 
 async def clean_broker(url: str) -> None:

@@ -1,9 +1,12 @@
 """Service runner: one obvious place where a service starts, stops and gets its
 resources (aiohttp-demos style).
 
-Lifecycle: connect bus → prepare store → declare queues → serve HTTP → consume →
-started hooks. Shutdown on SIGTERM/SIGINT: not ready → stop consuming and finish
-in-flight handlers → stop hooks → stop HTTP → close bus and store.
+Lifecycle: connect bus → prepare store → declare the whole topology → serve HTTP →
+consume → started hooks → background jobs (outbox relays, pollers, schedulers; a
+*singleton* job runs under a lease, on one replica at a time). Shutdown on
+SIGTERM/SIGINT, also while still starting or while the broker is gone: not ready →
+cancel background jobs → stop consuming and finish in-flight handlers → stop hooks →
+stop HTTP → close bus and store; every step that talks to the broker has a deadline.
 
 Every service serves ``/healthz`` (alive), ``/readyz`` (broker and DB reachable) and
 ``/metrics`` (Prometheus) (T3).
@@ -21,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .bus import Bus, create_bus
 from .http_server import server_options
+from .lease import Lease
 from .logging import configure_logging
 from .settings import Settings
 from .store import Store, open_store
@@ -63,6 +67,31 @@ class ServiceRuntime:
         self._runner: web.AppRunner | None = None
         self._ready = False
         self.bound_port: int | None = None
+        self._jobs: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def background(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Run ``job()`` on every replica once the service started; cancelled at stop.
+        A job that ends or fails is logged and started again after a pause."""
+        self._jobs.append((name, job))
+
+    def singleton(self, name: str, job: Callable[[], Awaitable[None]], *, ttl: float = 15.0) -> Lease:
+        """Run ``job()`` on exactly one replica, under the lease ``name`` in this
+        service's database; another replica takes over within ``ttl`` when it dies."""
+        lease = Lease(self.store, f"{self.name}:{name}", ttl=ttl)
+        self._jobs.append((name, lambda: lease.run(job)))
+        return lease
+
+    async def _keep_running(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await job()
+                log.warning("job.ended", job=name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a job must outlive its own bugs
+                log.error("job.failed", job=name, error=repr(exc)[:300])
+            await asyncio.sleep(1.0)
 
     def subscribe(self, queue: str, keys: list[str], handler, **kwargs) -> None:  # type: ignore[no-untyped-def]
         self.bus.subscribe(queue, keys, handler, service=self.name, **kwargs)
@@ -98,6 +127,8 @@ class ServiceRuntime:
         await self.bus.start_consuming()
         for hook in self.on_started:
             await hook()
+        for name, job in self._jobs:
+            self._tasks.append(asyncio.create_task(self._keep_running(name, job), name=f"{self.name}:{name}"))
         self._ready = True
         log.info("service.started", port=self.bound_port)
 
@@ -108,6 +139,10 @@ class ServiceRuntime:
     async def _stop(self) -> None:
         self._ready = False
         log.info("service.stopping")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
         await self.bus.stop_consuming()
         for hook in self.on_stopping:
             try:
@@ -129,14 +164,28 @@ async def serve_until_signalled(*runtimes: ServiceRuntime, host: str = "0.0.0.0"
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     started: list[ServiceRuntime] = []
-    try:
+
+    async def start_all() -> None:
         for runtime in runtimes:
+            started.append(runtime)  # a half-started runtime is stopped too
             await runtime.start(host)
-            started.append(runtime)
         if after_start is not None:
             await after_start()
-        await stop.wait()
+
+    # SIGTERM must work while starting too (e.g. waiting for a broker that is gone).
+    starting = asyncio.create_task(start_all())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()  # a failed start raises here
+            await stopping
+        else:
+            log.info("service.stop_while_starting")
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
     finally:
+        stopping.cancel()
         for runtime in reversed(started):
             await runtime.stop()
 

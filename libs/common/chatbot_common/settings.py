@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # inbox de-duplication memory
     inbox_ttl_days: int = 7
 
+    # outbox relay: seconds an unpublished output waits before the relay takes it over
+    outbox_relay_seconds: float = 5.0
+
     @property
     def inbox_ttl(self) -> timedelta:
         """How long every ``Inbox`` remembers handled ids: pass it to each one."""

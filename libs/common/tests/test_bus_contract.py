@@ -12,7 +12,6 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from chatbot_common.bus import Bus, PermanentError, create_bus
 from chatbot_common.events import CloudEvent, InboundUnsubscribed, make_event, utcnow
-from tests.support import delete_queues
 
 DELIVERY_LIMIT = 2
 
@@ -37,7 +36,7 @@ async def eventually(check: Callable[[], object], timeout: float = 15.0) -> None
 async def make_bus(request: pytest.FixtureRequest, unique: str) -> AsyncIterator[Callable[[], Bus]]:
     """Factory of connected buses of one kind; several clients share one broker."""
     if request.param == "rabbitmq":
-        url = request.getfixturevalue("rabbit_url")
+        url = request.getfixturevalue("vhost_amqp_url")  # a fresh vhost: the topology is declared there
     else:
         url = f"memory://contract-{unique}"
     buses: list[Bus] = []
@@ -50,9 +49,6 @@ async def make_bus(request: pytest.FixtureRequest, unique: str) -> AsyncIterator
     yield factory
     for bus in buses:
         await bus.close()
-    if request.param == "rabbitmq":
-        names = [s.queue for b in buses for s in b.subscriptions]
-        await delete_queues(url, sorted({*names, *(f"{n}.dead" for n in names)}))
 
 
 async def started(bus: Bus) -> Bus:

@@ -1,104 +1,269 @@
-"""The dialog's own database: residents, channel identities, and a per-resident outbox.
+"""The dialog's own database: residents, channel identities and their outboxes.
 
-Atomicity without transactions (the in-memory store has none, testing.md): the new
-resident state, the events it must publish (outbox) and the id of the inbound event
-that caused them are written in ONE document write. A crash after that write and before
-the publishes is repaired when the inbound event is redelivered: the handler sees
-``last_event_id`` and re-publishes the stored outbox (same deterministic ids, so
-downstream drops duplicates) instead of answering twice.
+One resident document per resident (``residents``), one link per channel identity
+(``identities``: ``viber:<id>`` → resident id). Every change a resident's input causes
+is ONE conditional write of the resident document (issue 6):
+
+- ``version`` — the write succeeds only if nobody wrote the document since it was read
+  (two dialog replicas can never lose an update; a loser reloads and runs again);
+- ``inputs`` — the ids of the inputs already applied (the last :data:`INPUTS_KEPT`): a
+  redelivered input is recognised in the same document it changed;
+- ``outbox`` — the input's outputs, appended (``chatbot_common.outbox``), published by
+  the handling path and, failing that, by the relay;
+- ``tasks`` — what must follow on *other* documents (point an identity here, drop an
+  absorbed record, release an unlinked identity, erase a deleted resident). Tasks are
+  idempotent and are completed right after the write, before anything else is done with
+  the resident, and by the relay — so a crash between two writes never leaves a second
+  resident, a lost link or personal data out of reach of «Видалити мої дані».
+
+New residents never depend on a second write either: the identity link is *claimed*
+first (``$setOnInsert`` of a resident id derived from the input), then the resident
+document is written under that id; a crash in between leaves a link to a resident that
+the redelivered input creates — the same one.
+
+S7 linking (a code typed in a new app joins that identity to an existing resident): the
+writer's own record is first marked ``moving`` (to whom, by which input); then the
+existing resident is written with the new identity and the tasks to re-point the link
+and drop the writer's record. Whoever next reads the marked record completes the move
+(the target already applied that input) or clears the mark (it never got there).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-from chatbot_common.events import Channel, CloudEvent, utcnow
+from pymongo import ReturnDocument
+
+from chatbot_common.events import CloudEvent, derived_id, utcnow
+from chatbot_common.outbox import FIELD as OUTBOX
+from chatbot_common.outbox import Outbox, entry
 from chatbot_common.store import Store
 
-from .conversation.model import Resident, identity_key
+from .conversation.model import Resident
+
+#: How many applied input ids a resident document remembers (redeliveries come soon).
+INPUTS_KEPT = 50
+
+
+class Conflict(RuntimeError):
+    """Someone wrote the resident since it was read: reload and run the input again."""
+
+
+class Unfinished(RuntimeError):
+    """A resident's earlier outputs can't be published yet (broker refusing): the input
+    waits (requeued) rather than overtaking them."""
+
+
+def new_resident_id_for(input_id: str) -> str:
+    """The id a brand-new resident gets: derived from the input that created it, so a
+    redelivery of that input finds the same resident (S7: ids are ours, not Viber's)."""
+    return "r-" + derived_id("resident", input_id).replace("-", "")
+
+
+@dataclass
+class Loaded:
+    """A resident document as read: ``resident`` is ``None`` for a tombstone or a
+    resident not written yet (``doc`` is ``None`` then)."""
+
+    id: str
+    doc: dict[str, Any] | None
+    resident: Resident | None
+
+    @property
+    def version(self) -> int:
+        return int((self.doc or {}).get("version", 0))
+
+    @property
+    def inputs(self) -> list[str]:
+        return list((self.doc or {}).get("inputs") or [])
+
+    @property
+    def pending(self) -> bool:
+        """Tasks or outputs of earlier inputs still to complete."""
+        return bool(self.doc and (self.doc.get("tasks") or self.doc.get(OUTBOX)))
+
+    @property
+    def deleted(self) -> bool:
+        return bool(self.doc and self.doc.get("deleted"))
+
+    @property
+    def moving(self) -> dict[str, Any] | None:
+        return (self.doc or {}).get("moving")
+
+
+@dataclass
+class Change:
+    """What one input does to one resident document."""
+
+    input_id: str
+    events: list[CloudEvent]
+    resident: Resident | None  # None: forget (tombstone)
+    link: list[str] = field(default_factory=list)  # identity keys to point here
+    drop: str | None = None  # a record absorbed into this one
+    release: list[str] = field(default_factory=list)  # identity keys to unlink
 
 
 class ResidentRepository:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, outbox: Outbox) -> None:
         self.residents = store["residents"]
         self.identities = store["identities"]
+        self.outbox = outbox
 
     async def setup(self) -> None:
-        await self.residents.create_index("phone", sparse=True)
+        await self.residents.create_index("link_code", sparse=True)
+        await self.residents.create_index("tasks_at", sparse=True)
         await self.identities.create_index("resident_id")
+        await self.outbox.setup()
 
-    # --- lookups
-    async def resident_id_for(self, channel: Channel, channel_user_id: str) -> str | None:
-        doc = await self.identities.find_one({"_id": identity_key(channel, channel_user_id)})
+    # --- identities
+    async def resident_id_for(self, identity: str) -> str | None:
+        doc = await self.identities.find_one({"_id": identity})
         return doc["resident_id"] if doc else None
 
-    async def load(self, resident_id: str) -> tuple[Resident | None, dict[str, Any] | None]:
-        """The resident (``None`` if deleted) and the raw document (outbox, markers)."""
+    async def claim(self, identity: str, candidate: str) -> str:
+        """The resident id this identity is linked to, linking it to ``candidate`` if it
+        was linked to none (atomic: two replicas agree on one id)."""
+        doc = await self.identities.find_one_and_update(
+            {"_id": identity}, {"$setOnInsert": {"resident_id": candidate}},
+            upsert=True, return_document=ReturnDocument.AFTER,
+        )
+        return doc["resident_id"]
+
+    # --- residents
+    async def load(self, resident_id: str) -> Loaded:
         doc = await self.residents.find_one({"_id": resident_id})
-        if doc is None or doc.get("deleted"):
-            return None, doc
-        return Resident.model_validate(doc["resident"]), doc
+        resident = None
+        if doc is not None and not doc.get("deleted") and doc.get("resident") is not None:
+            resident = Resident.model_validate(doc["resident"])
+        return Loaded(resident_id, doc, resident)
 
     async def by_id(self, resident_id: str) -> Resident | None:
-        resident, _doc = await self.load(resident_id)
-        return resident
+        return (await self.load(resident_id)).resident
 
-    async def by_phone(self, phone: str) -> Resident | None:
-        """S7: the registered resident who verified this phone (any channel)."""
-        doc = await self.residents.find_one({"phone": phone, "deleted": {"$ne": True}})
-        return Resident.model_validate(doc["resident"]) if doc else None
+    async def by_link_code(self, digest: str) -> Resident | None:
+        """S7: the resident whose current link code has this digest."""
+        doc = await self.residents.find_one({"link_code": digest, "deleted": {"$ne": True}})
+        return Resident.model_validate(doc["resident"]) if doc and doc.get("resident") else None
 
-    # --- writes
-    async def save(self, resident: Resident, *, caused_by: str, outbox: list[CloudEvent],
-                   linked: frozenset[str] = frozenset()) -> None:
-        """Write the resident with its outbox; ``linked`` are identity keys already
-        pointing at this resident, so only new links are written (not one per message)."""
-        await self.residents.replace_one(
-            {"_id": resident.id},
-            {
-                "_id": resident.id,
-                "resident": resident.model_dump(mode="json"),
-                "phone": resident.phone if resident.phone_verified else None,
-                "last_event_id": caused_by,
-                "outbox": [e.model_dump(mode="json") for e in outbox],
-                "updated_at": utcnow(),
-            },
-            upsert=True,
+    async def commit(self, loaded: Loaded, change: Change) -> list[dict[str, Any]]:
+        """Write ``change`` to the document as it was loaded; raise :class:`Conflict` if
+        it changed meanwhile. Returns the document's outbox entries as now written."""
+        now = utcnow()
+        tasks = list((loaded.doc or {}).get("tasks") or [])
+        if change.link:
+            tasks.append({"link": change.link})
+        if change.drop:
+            tasks.append({"drop": change.drop})
+        if change.release:
+            tasks.append({"release": change.release})
+        fields: dict[str, Any] = {
+            "version": loaded.version + 1,
+            "inputs": [*loaded.inputs, change.input_id][-INPUTS_KEPT:],
+            "updated_at": now,
+            "tasks": tasks,
+        }
+        if tasks:
+            fields["tasks_at"] = now
+        if change.resident is None:  # C10: every personal field goes in this very write
+            fields.update({"deleted": True, "resident": None, "link_code": None, "moving": None})
+            fields["tasks"] = [*tasks, {"erase": True}]
+            fields["tasks_at"] = now
+        else:
+            code = change.resident.link_code
+            fields.update({
+                "resident": change.resident.model_dump(mode="json"),
+                "link_code": code.digest if code is not None else None,
+            })
+        new_entry = entry(change.input_id, change.events)
+        if loaded.doc is None:
+            try:
+                await self.residents.insert_one({"_id": loaded.id, **fields, OUTBOX: [new_entry]})
+            except Exception as exc:  # DuplicateKeyError: another replica created it first
+                raise Conflict(f"resident {loaded.id} created concurrently") from exc
+            return [new_entry]
+        result = await self.residents.update_one(
+            {"_id": loaded.id, "version": loaded.version},
+            {"$set": fields, "$push": {OUTBOX: new_entry}},
         )
-        for identity in resident.identities:
-            if identity.key in linked:
-                continue
-            await self.identities.update_one(
-                {"_id": identity.key}, {"$set": {"resident_id": resident.id}}, upsert=True
+        if result.modified_count != 1:
+            raise Conflict(f"resident {loaded.id} changed since it was read")
+        return [*(loaded.doc.get(OUTBOX) or []), new_entry]
+
+    async def mark_moving(self, loaded: Loaded, to: str, input_id: str) -> Loaded:
+        """S7 step 1: the writer's record notes where it is going (see the module doc)."""
+        moving = {"to": to, "input": input_id, "at": utcnow()}
+        if loaded.doc is None:
+            try:
+                await self.residents.insert_one({"_id": loaded.id, "version": 1, "moving": moving, "resident": None})
+            except Exception as exc:
+                raise Conflict(f"resident {loaded.id} created concurrently") from exc
+        else:
+            result = await self.residents.update_one(
+                {"_id": loaded.id, "version": loaded.version},
+                {"$set": {"moving": moving, "version": loaded.version + 1}},
             )
+            if result.modified_count != 1:
+                raise Conflict(f"resident {loaded.id} changed since it was read")
+        return await self.load(loaded.id)
 
-    async def forget(self, resident: Resident, *, caused_by: str, outbox: list[CloudEvent]) -> None:
-        """C10: delete all personal data at once, keeping only a tombstone with the pending
-        outbox (the farewell reply and ``resident.deleted``) and the identity links, so a
-        redelivery finds the outbox. :meth:`erase` removes both once it is published."""
-        await self.residents.replace_one(
-            {"_id": resident.id},
-            {
-                "_id": resident.id,
-                "deleted": True,
-                "last_event_id": caused_by,
-                "outbox": [e.model_dump(mode="json") for e in outbox],
-                "updated_at": utcnow(),
-            },
-            upsert=True,
-        )
+    async def settle_moving(self, loaded: Loaded) -> bool:
+        """Finish or undo an interrupted move; ``True`` if the record moved away."""
+        moving = loaded.moving
+        if not moving:
+            return False
+        target = await self.load(moving["to"])
+        if moving["input"] in target.inputs:
+            await self.complete(target.id)  # re-points the link and drops this record
+            return True
+        await self.residents.update_one({"_id": loaded.id, "version": loaded.version},
+                                        {"$set": {"moving": None, "version": loaded.version + 1}})
+        return False
 
-    async def erase(self, resident_id: str) -> None:
-        """The last trace of a deleted resident: tombstone and channel identity links."""
-        await self.identities.delete_many({"resident_id": resident_id})
-        await self.residents.delete_one({"_id": resident_id, "deleted": True})
+    async def complete(self, resident_id: str, entries: list[dict[str, Any]] | None = None) -> bool:
+        """Complete a document's tasks, then publish its outbox, then (a deleted
+        resident) erase it. ``True`` when nothing is left pending. Idempotent."""
+        doc = await self.residents.find_one({"_id": resident_id}, {"tasks": 1, "deleted": 1, OUTBOX: 1})
+        if doc is None:
+            return True
+        tasks = doc.get("tasks") or []
+        for task in tasks:
+            if "link" in task:
+                for key in task["link"]:
+                    await self.identities.update_one({"_id": key}, {"$set": {"resident_id": resident_id}},
+                                                     upsert=True)
+            if "drop" in task:
+                await self.residents.delete_one({"_id": task["drop"]})
+            if "release" in task:
+                await self.identities.delete_many({"_id": {"$in": task["release"]}, "resident_id": resident_id})
+        erase = any("erase" in task for task in tasks)
+        done = [task for task in tasks if "erase" not in task]
+        if done:
+            await self.residents.update_one({"_id": resident_id}, {"$pull": {"tasks": {"$in": done}}})
+        if not await self.outbox.flush(resident_id, entries if entries is not None else doc.get(OUTBOX) or []):
+            return False
+        if erase:
+            # The farewell and resident.deleted are out: the last traces go.
+            await self.identities.delete_many({"resident_id": resident_id})
+            await self.residents.delete_one({"_id": resident_id, "deleted": True})
+        return True
 
-    async def drop(self, resident_id: str) -> None:
-        """Remove a record another resident took over (S7); its identities were
-        re-pointed by that resident's :meth:`save`."""
-        await self.residents.delete_one({"_id": resident_id})
-
-    async def outbox_sent(self, resident_id: str, caused_by: str) -> None:
-        await self.residents.update_one(
-            {"_id": resident_id, "last_event_id": caused_by}, {"$set": {"outbox": []}}
-        )
+    async def relay_once(self, grace: float = 5.0) -> int:
+        """The recovery path: complete every document whose tasks or outputs have waited
+        longer than ``grace`` seconds, and settle abandoned moves."""
+        cutoff = utcnow() - timedelta(seconds=grace)
+        query = {"$or": [{f"{OUTBOX}.at": {"$lt": cutoff}}, {"tasks_at": {"$lt": cutoff}, "tasks.0": {"$exists": True}},
+                         {"moving.at": {"$lt": cutoff}}]}
+        ids = [doc["_id"] async for doc in self.residents.find(query, {"_id": 1})]
+        completed = 0
+        for resident_id in ids:
+            loaded = await self.load(resident_id)
+            if loaded.moving:
+                await self.settle_moving(loaded)
+                continue
+            if await self.complete(resident_id):
+                completed += 1
+            else:
+                break  # the broker refuses: next round
+        return completed

@@ -2,32 +2,46 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from chatbot_common.bus import Bus
+from chatbot_common.outbox import Outbox
 from chatbot_common.runner import ServiceRuntime
 from chatbot_common.settings import Settings
 from chatbot_common.store import Inbox, Store
+from chatbot_common.topology import queue
 
 from .conversation.context import build_context
 from .handlers import InboundHandler
 from .repository import ResidentRepository
 
 INBOUND_QUEUE = "dialog.inbound"
+#: Seconds between two rounds of the outbox relay.
+RELAY_INTERVAL = 1.0
 
 
 def build(settings: Settings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
     runtime = ServiceRuntime("dialog", settings, port=settings.dialog_port, bus=bus, store=store)
-    repository = ResidentRepository(runtime.store)
+    grace = settings.outbox_relay_seconds  # an output waits this long before the relay takes it
+    outbox = Outbox(runtime.bus, runtime.store, "residents", grace=grace)
+    repository = ResidentRepository(runtime.store, outbox)
     inbox = Inbox(runtime.store, "inbox", ttl=settings.inbox_ttl)
     context = build_context(repository, data_dir=Path(settings.dialog_data_dir) if settings.dialog_data_dir else None)
-    handler = InboundHandler(bus=runtime.bus, repository=repository, inbox=inbox, context=context)
+    handler = InboundHandler(repository=repository, inbox=inbox, context=context)
 
     async def prepare() -> None:
         await repository.setup()
         await inbox.setup()
 
+    async def relay() -> None:
+        # The outbox relay: what the handling path could not publish or finish.
+        while True:
+            await repository.relay_once(grace)
+            await asyncio.sleep(min(RELAY_INTERVAL, grace))
+
     runtime.on_prepare.append(prepare)
-    runtime.subscribe(INBOUND_QUEUE, ["inbound.message", "inbound.conversation_started", "inbound.subscribed",
-                                      "inbound.unsubscribed"], handler, single_active=True)
+    spec = queue(INBOUND_QUEUE)
+    runtime.subscribe(spec.name, list(spec.keys), handler, single_active=spec.single_active)
+    runtime.singleton("outbox-relay", relay)
     return runtime

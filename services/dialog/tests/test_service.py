@@ -41,16 +41,15 @@ async def eventually(probe: Callable[[], Awaitable[Any]], what: str, timeout: fl
 
 @pytest.fixture
 def slow_bookkeeping(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the writes after the publishes late, as a real database may be, so the tests
+    """Make the follow-ups after the write late, as a real database may be, so the tests
     prove they wait for them on every store (not only where the race shows)."""
-    for name in ("outbox_sent", "erase"):
-        real = getattr(ResidentRepository, name)
+    real = ResidentRepository.complete
 
-        async def late(self, *args: Any, _real: Any = real, **kwargs: Any) -> None:
-            await asyncio.sleep(0.3)
-            await _real(self, *args, **kwargs)
+    async def late(self, *args: Any, **kwargs: Any) -> bool:
+        await asyncio.sleep(0.3)
+        return await real(self, *args, **kwargs)
 
-        monkeypatch.setattr(ResidentRepository, name, late)
+    monkeypatch.setattr(ResidentRepository, "complete", late)
 
 
 class Dialog:
@@ -91,7 +90,8 @@ class Dialog:
 async def dialog(unique: str, mongodb_url: str) -> AsyncIterator[Dialog]:
     bus_url = f"memory://dialog-{unique}"
     store = open_store(mongodb_url, f"dialog_{unique}", memory_namespace=unique)
-    runtime = build(Settings(dialog_port=0), bus=create_bus(bus_url, delivery_limit=3), store=store)
+    runtime = build(Settings(dialog_port=0, outbox_relay_seconds=0.3), bus=create_bus(bus_url, delivery_limit=3),
+                    store=store)
     recorder = create_bus(bus_url)
     d = Dialog(runtime, create_bus(bus_url))
 

@@ -26,10 +26,12 @@ from pydantic import ValidationError
 from ..events import CloudEvent, UnknownEventType
 from ..logging import describe_error
 from ..metrics import DEAD_LETTERED, HANDLED, HANDLER_FAILED, HANDLER_SECONDS
+from ..topology import DEAD_LETTER_EXCHANGE as DEAD_LETTER_EXCHANGE
+from ..topology import EXCHANGE as EXCHANGE
+from ..topology import QUEUES, QueueSpec
+from ..topology import UNROUTABLE_QUEUE as UNROUTABLE_QUEUE
 
 Handler = Callable[[CloudEvent], Awaitable[None]]
-EXCHANGE = "chatbot"
-DEAD_LETTER_EXCHANGE = "chatbot.dlx"
 
 log = structlog.get_logger("chatbot.bus")
 
@@ -130,10 +132,24 @@ async def run_handler(sub: Subscription, body: bytes, delivery_count: int, deliv
 class Bus(abc.ABC):
     """Publish/subscribe with at-least-once delivery (see the module docstring)."""
 
-    def __init__(self, *, prefetch: int = 32, delivery_limit: int = 5) -> None:
+    def __init__(self, *, prefetch: int = 32, delivery_limit: int = 5,
+                 topology: tuple[QueueSpec, ...] = QUEUES) -> None:
         self.default_prefetch = prefetch
         self.delivery_limit = delivery_limit
         self.subscriptions: list[Subscription] = []
+        #: every queue this bus declares at start, consumed by it or not (topology.py)
+        self.topology = topology
+
+    def queues_to_declare(self) -> list[tuple[str, tuple[str, ...], bool]]:
+        """(name, keys, single_active) of the whole topology plus any queue a
+        subscription adds beyond it (tests); a subscription's keys add to its queue's."""
+        declared: dict[str, tuple[str, tuple[str, ...], bool]] = {
+            q.name: (q.name, q.keys, q.single_active) for q in self.topology
+        }
+        for sub in self.subscriptions:
+            name, keys, single = declared.get(sub.queue, (sub.queue, (), sub.single_active))
+            declared[sub.queue] = (name, tuple(dict.fromkeys((*keys, *sub.keys))), single or sub.single_active)
+        return list(declared.values())
 
     def subscribe(
         self,
@@ -159,8 +175,8 @@ class Bus(abc.ABC):
 
     @abc.abstractmethod
     async def declare(self) -> None:
-        """Declare the queues of all subscriptions (so nothing published is lost
-        before consumers start)."""
+        """Declare the whole topology and the queues of all subscriptions (so nothing
+        published is lost before consumers start)."""
 
     @abc.abstractmethod
     async def start_consuming(self) -> None: ...
@@ -177,7 +193,12 @@ class Bus(abc.ABC):
 
     @abc.abstractmethod
     async def publish_raw(self, key: str, body: bytes) -> None:
-        """Publish bytes as they are (replay tooling and tests of invalid input)."""
+        """Publish bytes as they are (tests of invalid input), confirmed like
+        :meth:`publish`."""
+
+    @abc.abstractmethod
+    async def unroutable(self) -> list[bytes]:
+        """Take the messages in ``chatbot.unroutable`` (tests and ops tooling)."""
 
     @abc.abstractmethod
     async def dead_letters(self, queue: str) -> list[bytes]:

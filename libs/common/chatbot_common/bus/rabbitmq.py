@@ -3,10 +3,14 @@
 - Robust connections, one for publishing and one for consuming, so a slow consumer's
   flow control never stalls publishers (and the other way round).
 - Publisher confirms with a timeout: an unconfirmed publish raises :class:`PublishError`.
-- Durable topic exchange ``chatbot``; one quorum queue per consumer ``<service>.<purpose>``
-  with a delivery limit and dead-lettering to ``chatbot.dlx`` → ``<queue>.dead``
-  (names and headers chosen to read well in the management UI).
+- The whole topology (``chatbot_common.topology``) is declared at start by every service:
+  the topic exchange ``chatbot`` with its alternate exchange ``chatbot.unroutable``, every
+  consumer's quorum queue (delivery limit, at-least-once dead-lettering to
+  ``chatbot.dlx`` → ``<queue>.dead``) — names and headers chosen to read well in the
+  management UI.
+- Every publish is ``mandatory`` and waits for the confirm; a returned message raises.
 - Manual ack after the handler succeeded; requeue on failure; invalid → parked at once.
+- Shutdown never waits on a broker that is gone: each step has a deadline.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from aio_pika.abc import (
 
 from ..events import CONTENT_TYPE, CloudEvent, routing_key
 from ..metrics import PUBLISHED
+from ..topology import UNROUTABLE_EXCHANGE, UNROUTABLE_QUEUE
 from .base import (
     DEAD_LETTER_EXCHANGE,
     EXCHANGE,
@@ -39,6 +44,10 @@ from .base import (
 )
 
 log = structlog.get_logger("chatbot.bus")
+#: Seconds each shutdown step may take before it is abandoned (broker unreachable).
+SHUTDOWN_STEP_SECONDS = 3.0
+#: Seconds in-flight handlers get to finish at shutdown before they are cancelled.
+SHUTDOWN_INFLIGHT_SECONDS = 5.0
 
 
 class QueueMismatch(RuntimeError):
@@ -51,6 +60,10 @@ def queue_arguments(queue: str, delivery_limit: int, single_active: bool) -> dic
         "x-delivery-limit": delivery_limit,
         "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
         "x-dead-letter-routing-key": queue,
+        # A message leaves for <queue>.dead only once the parking queue confirmed it
+        # (the default, at-most-once, can lose it); requires reject-publish overflow.
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
     }
     if single_active:
         args["x-single-active-consumer"] = True
@@ -78,13 +91,27 @@ class RabbitBus(Bus):
         self._sub_conn = await aio_pika.connect_robust(
             self.url, client_properties={"connection_name": f"{self.name}:consumer"}
         )
-        self._pub_channel = await self._pub_conn.channel(publisher_confirms=True)
+        # on_return_raises: a mandatory message the broker returns fails the publish.
+        self._pub_channel = await self._pub_conn.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await self._declare_exchanges(self._pub_channel)
 
     @staticmethod
     async def _declare_exchanges(channel: AbstractChannel) -> AbstractExchange:
         await channel.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
-        return await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+        unroutable = await channel.declare_exchange(UNROUTABLE_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True)
+        parked = await channel.declare_queue(UNROUTABLE_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
+        await parked.bind(unroutable)
+        try:
+            return await channel.declare_exchange(
+                EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True,
+                arguments={"alternate-exchange": UNROUTABLE_EXCHANGE},
+            )
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            raise QueueMismatch(
+                f"exchange {EXCHANGE!r} exists without the alternate exchange {UNROUTABLE_EXCHANGE!r} ({exc}): "
+                f"it was declared by an older version. Delete it in the management UI (its queues keep their "
+                f"messages) and restart, so unroutable events are kept instead of dropped."
+            ) from exc
 
     async def publish(self, event: CloudEvent) -> None:
         if self._exchange is None:
@@ -100,30 +127,33 @@ class RabbitBus(Bus):
             timestamp=event.time,
             headers={"ce-type": event.type, "ce-source": event.source, "ce-id": event.id},
         )
-        try:
-            confirmation = await self._exchange.publish(
-                message, routing_key(event), mandatory=False, timeout=self.confirm_timeout
-            )
-        except Exception as exc:  # noqa: BLE001 - every failure to confirm is one error
-            raise PublishError(f"publish of {event.type} not confirmed: {exc!r}") from exc
-        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
-            raise PublishError(f"publish of {event.type} not confirmed: {confirmation!r}")
+        await self._confirmed(message, routing_key(event), event.type)
         PUBLISHED.labels(type=event.type).inc()
 
+    async def _confirmed(self, message: aio_pika.Message, key: str, what: str) -> None:
+        if self._exchange is None:
+            raise PublishError("bus is not connected")
+        try:
+            confirmation = await self._exchange.publish(message, key, mandatory=True, timeout=self.confirm_timeout)
+        except Exception as exc:  # noqa: BLE001 - every failure to confirm is one error
+            raise PublishError(f"publish of {what} not confirmed: {exc!r}") from exc
+        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+            raise PublishError(f"publish of {what} not confirmed: {confirmation!r}")
+
     async def publish_raw(self, key: str, body: bytes) -> None:
-        assert self._exchange is not None, "connect() first"
-        await self._exchange.publish(
-            aio_pika.Message(body=body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-            key,
-            mandatory=False,
-            timeout=self.confirm_timeout,
-        )
+        await self._confirmed(aio_pika.Message(body=body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT), key, key)
+
+    async def unroutable(self) -> list[bytes]:
+        return await self._take_all(UNROUTABLE_QUEUE)
 
     async def dead_letters(self, queue: str) -> list[bytes]:
+        return await self._take_all(dead_queue_name(queue))
+
+    async def _take_all(self, queue: str) -> list[bytes]:
         assert self._pub_conn is not None, "connect() first"
         channel = await self._pub_conn.channel()
         try:
-            dead = await channel.get_queue(dead_queue_name(queue), ensure=True)
+            dead = await channel.get_queue(queue, ensure=True)
             bodies: list[bytes] = []
             while (message := await dead.get(no_ack=False, fail=False)) is not None:
                 bodies.append(message.body)
@@ -132,39 +162,42 @@ class RabbitBus(Bus):
         finally:
             await channel.close()
 
-    async def _declare_queue(self, channel: AbstractChannel, sub: Subscription) -> AbstractQueue:
-        await self._declare_exchanges(channel)
+    async def _declare_queue(self, channel: AbstractChannel, name: str, keys: tuple[str, ...] | list[str],
+                             single_active: bool) -> AbstractQueue:
         dead = await channel.declare_queue(
-            dead_queue_name(sub.queue), durable=True, arguments={"x-queue-type": "quorum"}
+            dead_queue_name(name), durable=True, arguments={"x-queue-type": "quorum"}
         )
-        await dead.bind(DEAD_LETTER_EXCHANGE, routing_key=sub.queue)
+        await dead.bind(DEAD_LETTER_EXCHANGE, routing_key=name)
         try:
             queue = await channel.declare_queue(
-                sub.queue, durable=True, arguments=queue_arguments(sub.queue, self.delivery_limit, sub.single_active)
+                name, durable=True, arguments=queue_arguments(name, self.delivery_limit, single_active)
             )
         except aiormq.exceptions.ChannelPreconditionFailed as exc:
             raise QueueMismatch(
-                f"queue {sub.queue!r} exists with other arguments than this service declares ({exc}). "
-                f"It was created with another BUS_DELIVERY_LIMIT or queue type: drain it, delete it in the "
-                f"management UI and restart, or restore the previous setting."
+                f"queue {name!r} exists with other arguments than this service declares ({exc}). "
+                f"It was created with another BUS_DELIVERY_LIMIT, queue type or dead-letter strategy: drain it "
+                f"(make replay), delete it in the management UI and restart, or restore the previous setting."
             ) from exc
-        for key in sub.keys:
+        for key in keys:
             await queue.bind(EXCHANGE, routing_key=key)
         return queue
 
     async def declare(self) -> None:
         assert self._sub_conn is not None, "connect() first"
         channel = await self._sub_conn.channel()
-        for sub in self.subscriptions:
-            await self._declare_queue(channel, sub)
+        await self._declare_exchanges(channel)
+        for name, keys, single_active in self.queues_to_declare():
+            await self._declare_queue(channel, name, keys, single_active)
         await channel.close()
 
     async def start_consuming(self) -> None:
         assert self._sub_conn is not None, "connect() first"
+        declared = {name: (keys, single) for name, keys, single in self.queues_to_declare()}
         for sub in self.subscriptions:
             channel = await self._sub_conn.channel()
             await channel.set_qos(prefetch_count=sub.prefetch)
-            queue = await self._declare_queue(channel, sub)
+            keys, single_active = declared[sub.queue]
+            queue = await self._declare_queue(channel, sub.queue, keys, single_active)
             tag = await queue.consume(self._callback(sub), no_ack=False)
             self._channels.append(channel)
             self._consumers.append((queue, tag))
@@ -192,22 +225,31 @@ class RabbitBus(Bus):
     async def stop_consuming(self) -> None:
         for queue, tag in self._consumers:
             try:
-                await queue.cancel(tag)
+                # A broker that is gone never answers basic.cancel: don't wait for it.
+                await asyncio.wait_for(queue.cancel(tag), SHUTDOWN_STEP_SECONDS)
             except Exception as exc:  # noqa: BLE001 - best effort during shutdown
-                log.warning("bus.cancel_failed", queue=queue.name, error=repr(exc))
+                log.warning("bus.cancel_failed", queue=queue.name, error=repr(exc)[:200])
         self._consumers.clear()
         if self._inflight:
-            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+            # In-flight handlers get a few seconds to finish; then they are cancelled
+            # (unacked, so the broker redelivers them): a handler stuck on a broker that
+            # is gone must not hold SIGTERM up.
+            _done, pending = await asyncio.wait(set(self._inflight), timeout=SHUTDOWN_INFLIGHT_SECONDS)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("bus.inflight_abandoned", handlers=len(pending))
+                await asyncio.gather(*pending, return_exceptions=True)
 
     async def close(self) -> None:
         await self.stop_consuming()
         for channel in self._channels:
             if not channel.is_closed:
-                await channel.close()
+                await _within(channel.close(), "channel")
         self._channels.clear()
         for conn in (self._sub_conn, self._pub_conn):
             if conn is not None and not conn.is_closed:
-                await conn.close()
+                await _within(conn.close(), "connection")
 
     async def ping(self) -> bool:
         return bool(
@@ -217,3 +259,12 @@ class RabbitBus(Bus):
             and self._sub_conn is not None
             and self._sub_conn.connected.is_set()
         )
+
+
+async def _within(step: Any, what: str) -> None:
+    """Run one shutdown step, abandoning it after :data:`SHUTDOWN_STEP_SECONDS`: a robust
+    connection that is reconnecting to a broker that is gone must not hold SIGTERM up."""
+    try:
+        await asyncio.wait_for(step, SHUTDOWN_STEP_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - shutdown goes on
+        log.warning("bus.close_failed", what=what, error=repr(exc)[:200])
