@@ -63,6 +63,8 @@ class Outbox:
         self.collection = store[collection]
         self.name = collection
         self.grace = grace
+        #: set when a flush could not publish: the relay then looks soon
+        self.failed = asyncio.Event()
 
     async def setup(self) -> None:
         # The relay's query: documents with an entry older than the grace period.
@@ -82,6 +84,7 @@ class Outbox:
                     await self.bus.publish(CloudEvent.model_validate(raw))
             except PublishError as exc:
                 log.warning("outbox.publish_failed", collection=self.name, input=pending["input"], error=str(exc)[:200])
+                self.failed.set()
                 return False
             await self.collection.update_one({"_id": doc_id}, {"$pull": {FIELD: {"input": pending["input"]}}})
         return True
@@ -102,8 +105,9 @@ class Outbox:
             log.info("outbox.relayed", collection=self.name, documents=len(ids), flushed=flushed)
         return flushed
 
-    async def relay(self, interval: float = 1.0) -> None:
-        """Background job: :meth:`relay_once` every ``interval`` seconds, forever."""
+    async def relay(self, safety_scan: float = 30.0) -> None:
+        """Background job, forever: :meth:`relay_once` at start, ``grace`` seconds after a
+        flush here failed, and every ``safety_scan`` seconds (another replica died)."""
         while True:
             try:
                 await self.relay_once()
@@ -111,4 +115,9 @@ class Outbox:
                 raise
             except Exception as exc:  # noqa: BLE001 - the relay must outlive a bad round
                 log.warning("outbox.relay_failed", collection=self.name, error=repr(exc)[:200])
-            await asyncio.sleep(interval)
+            try:
+                await asyncio.wait_for(self.failed.wait(), safety_scan)
+            except TimeoutError:
+                continue
+            self.failed.clear()
+            await asyncio.sleep(self.grace)

@@ -188,6 +188,8 @@ async def serve_until_signalled(*runtimes: ServiceRuntime, host: str = "0.0.0.0"
         stopping.cancel()
         for runtime in reversed(started):
             await runtime.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
 
 
 def run_service(build: Callable[[Settings], ServiceRuntime], settings: Settings) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .bus.topic import matches
 from .events import EVENT_TYPES, Channel, Lane, OutboundMessage
 
 EXCHANGE = "chatbot"
@@ -82,6 +81,8 @@ def routing_keys_of_catalog() -> dict[str, list[str]]:
 
 
 def consumers_of(key: str) -> list[str]:
+    from .bus.topic import matches  # here, not at the top: the bus imports this module
+
     return [q.name for q in QUEUES if any(matches(pattern, key) for pattern in q.keys)]
 
 

@@ -223,3 +223,105 @@ async def test_messages_published_before_consumers_start_wait_in_declared_queue(
 
 def _assert_eq(actual: object, expected: object) -> None:
     assert actual == expected
+
+
+async def test_an_event_no_queue_is_bound_to_lands_in_chatbot_unroutable_not_dropped(make_bus, unique):
+    """Issue 6, case 5: mandatory publishes + the alternate exchange: nothing vanishes."""
+    bus = make_bus()
+    await bus.connect()
+    await bus.declare()
+    await bus.publish_raw(f"nobody.listens.{unique}", b'{"marker": 1}')
+    parked: list[bytes] = []
+
+    async def check() -> None:
+        parked.extend(await bus.unroutable())
+        assert parked == [b'{"marker": 1}']
+    await eventually(check)
+
+
+async def test_the_whole_topology_is_declared_by_any_service_so_early_events_wait(make_bus):
+    """Issue 6, case 5: a resident event published before its consumer ever ran waits in
+    that consumer's declared queue (here: the notifier's), whoever started first."""
+    from chatbot_common.events import ResidentDeleted
+
+    publisher = make_bus()  # e.g. the dialog: it declares the notifier's queue too
+    await publisher.connect()
+    await publisher.declare()
+    event = make_event(ResidentDeleted(resident_id="r-1"), source="test")
+    await publisher.publish(event)
+    got: list[str] = []
+
+    async def handle(ev: CloudEvent) -> None:
+        got.append(ev.id)
+
+    notifier = make_bus()
+    notifier.subscribe("notifier.residents", ["resident.*"], handle, single_active=True)
+    await started(notifier)
+    await eventually(lambda: _assert_eq(got, [event.id]))
+    assert await publisher.unroutable() == []
+
+
+async def test_a_requeued_message_is_redelivered_before_newer_ones(make_bus, unique):
+    """Quorum queues deliver returned messages first; the in-memory bus does the same."""
+    order: list[str] = []
+    failed: set[str] = set()
+    gate = asyncio.Event()
+
+    async def handle(event: CloudEvent) -> None:
+        await gate.wait()
+        order.append(event.data["channel_user_id"])
+        if event.data["channel_user_id"] == "first" and "first" not in failed:
+            failed.add("first")
+            raise RuntimeError("transient")
+
+    bus = make_bus()
+    bus.subscribe(f"test-{unique}.order", ["inbound.unsubscribed"], handle, prefetch=1)
+    await bus.connect()
+    await bus.declare()
+    for user in ("first", "second", "third"):
+        await bus.publish(sample_event(user))
+    await bus.start_consuming()
+    gate.set()
+    await eventually(lambda: _assert_eq(len(order), 4))
+    assert order == ["first", "first", "second", "third"]
+
+
+async def test_a_single_active_consumer_queue_feeds_one_consumer_until_it_stops(make_bus, unique):
+    queue = f"test-{unique}.single"
+    got: dict[str, list[str]] = {"a": [], "b": []}
+
+    def recorder(name: str):
+        async def handle(event: CloudEvent) -> None:
+            got[name].append(event.id)
+        return handle
+
+    first, second = make_bus(), make_bus()
+    first.subscribe(queue, ["inbound.unsubscribed"], recorder("a"), single_active=True)
+    second.subscribe(queue, ["inbound.unsubscribed"], recorder("b"), single_active=True)
+    await started(first)
+    await started(second)
+    events = [sample_event(str(i)) for i in range(4)]
+    for event in events:
+        await first.publish(event)
+    await eventually(lambda: _assert_eq(len(got["a"]), 4))
+    assert got["b"] == []
+    await first.stop_consuming()  # the standby takes over
+    later = sample_event("later")
+    await second.publish(later)
+    await eventually(lambda: _assert_eq(got["b"], [later.id]))
+
+
+async def test_a_publish_the_broker_does_not_confirm_raises_publish_error(make_bus, request, unique):
+    """Publishers learn of an unconfirmed publish (memory: injected; RabbitMQ: a closed
+    connection) — they never assume it went out."""
+    from chatbot_common.bus import PublishError
+
+    bus = make_bus()
+    await bus.connect()
+    await bus.declare()
+    if request.node.callspec.params["make_bus"] == "memory":
+        bus.broker.fail_publishes = lambda key: ConnectionError("injected")
+    else:
+        await bus.close()
+    with pytest.raises(PublishError):
+        await bus.publish(sample_event())

@@ -114,6 +114,7 @@ class ResidentRepository:
     async def setup(self) -> None:
         await self.residents.create_index("link_code", sparse=True)
         await self.residents.create_index("tasks_at", sparse=True)
+        await self.residents.create_index("moving.at", sparse=True)
         await self.identities.create_index("resident_id")
         await self.outbox.setup()
 
@@ -251,7 +252,8 @@ class ResidentRepository:
 
     async def relay_once(self, grace: float = 5.0) -> int:
         """The recovery path: complete every document whose tasks or outputs have waited
-        longer than ``grace`` seconds, and settle abandoned moves."""
+        longer than ``grace`` seconds, and settle abandoned moves. Returns how many
+        documents are still left pending (the broker refused)."""
         cutoff = utcnow() - timedelta(seconds=grace)
         query = {"$or": [{f"{OUTBOX}.at": {"$lt": cutoff}}, {"tasks_at": {"$lt": cutoff}, "tasks.0": {"$exists": True}},
                          {"moving.at": {"$lt": cutoff}}]}
@@ -266,4 +268,4 @@ class ResidentRepository:
                 completed += 1
             else:
                 break  # the broker refuses: next round
-        return completed
+        return len(ids) - completed

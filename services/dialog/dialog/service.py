@@ -17,8 +17,8 @@ from .handlers import InboundHandler
 from .repository import ResidentRepository
 
 INBOUND_QUEUE = "dialog.inbound"
-#: Seconds between two rounds of the outbox relay.
-RELAY_INTERVAL = 1.0
+#: The relay scans at start, soon after a publish failed, and at least this often.
+RELAY_SAFETY_SCAN = 30.0
 
 
 def build(settings: Settings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
@@ -35,10 +35,21 @@ def build(settings: Settings, *, bus: Bus | None = None, store: Store | None = N
         await inbox.setup()
 
     async def relay() -> None:
-        # The outbox relay: what the handling path could not publish or finish.
+        # The outbox relay: what the handling path could not publish or finish. It scans
+        # at start (a crashed predecessor's leftovers), after a publish failed here (the
+        # output is then older than ``grace``), and every RELAY_SAFETY_SCAN seconds (a
+        # replica that died): a scan per second would cost more than the messages.
         while True:
-            await repository.relay_once(grace)
-            await asyncio.sleep(min(RELAY_INTERVAL, grace))
+            left = await repository.relay_once(grace)
+            if outbox.failed.is_set() or left:
+                outbox.failed.clear()
+                await asyncio.sleep(grace)
+                continue
+            try:
+                await asyncio.wait_for(outbox.failed.wait(), RELAY_SAFETY_SCAN)
+                await asyncio.sleep(grace)
+            except TimeoutError:
+                pass
 
     runtime.on_prepare.append(prepare)
     spec = queue(INBOUND_QUEUE)

@@ -220,3 +220,116 @@ async def test_someone_who_only_opens_the_chat_leaves_no_record(dialog: Dialog):
     identities = [doc async for doc in dialog.runtime.store["identities"].find({})]
     assert [d["_id"] for d in identities] == ["viber:u-other"]
     assert len(residents) == 1
+
+
+async def test_outputs_of_several_inputs_wait_in_order_while_the_broker_refuses_and_none_is_lost(dialog: Dialog):
+    """Issue 6, case 1: each input's outputs are kept apart (never overwritten by the next
+    input's), and once the broker takes publishes again every reply and every event goes
+    out exactly once, in the order the inputs were handled."""
+    await register(dialog, "u-block")
+    done_before = len(dialog.replies())
+    registered = dialog.of_type("resident.registered")
+    switch = {"on": True}  # only the dialog's publishes fail, not the test's own
+    test_bus, dialog_bus = dialog.bus, dialog.runtime.bus
+    real = dialog_bus.publish
+
+    async def blocked(event: CloudEvent) -> None:
+        if switch["on"]:
+            raise PublishError("memory alarm: publishing blocked")
+        await real(event)
+
+    dialog_bus.publish = blocked  # type: ignore[method-assign]
+    inputs = [dialog.inbound("u-block", t) for t in ("menu:profile", "home", "menu:profile")]
+    for event in inputs:
+        await test_bus.publish(event)
+    inbox = dialog.runtime.store["inbox"]
+
+    async def all_handled() -> bool:
+        return all([await inbox.find_one({"_id": e.id}) for e in inputs])
+
+    await eventually(all_handled, "every input handled (acknowledged) while publishes fail")
+    [doc] = [d async for d in dialog.runtime.store["residents"].find({})]
+    assert [entry["input"] for entry in doc["outbox"]] == [e.id for e in inputs]  # kept apart, in order
+    assert len(dialog.replies()) == done_before  # nothing got out
+    switch["on"] = False
+
+    async def three_more() -> bool:
+        return len(dialog.replies()) >= done_before + 3
+
+    await eventually(three_more, "the relay published what waited")
+    await dialog.say("u-block-marker", "start")  # anything before this has arrived
+    new = [r for r in dialog.replies()[done_before:] if r.data["receivers"] == ["u-block"]]
+    assert len(new) == 3 and len({r.id for r in new}) == 3
+    # profile, home, profile: in the order the inputs were handled
+    assert new[0].data["text"] == new[2].data["text"] != new[1].data["text"]
+    assert dialog.of_type("resident.registered") == registered  # announced once, not again
+
+
+async def test_a_crash_after_the_write_is_completed_by_the_redelivery_without_a_second_resident(
+    dialog: Dialog, monkeypatch
+):
+    """Issue 6, case 2: the process dies after the one write (identity claimed, resident
+    written) and before anything else; the redelivered input publishes the stored
+    outputs once and finds the same resident — no second one."""
+    real = ResidentRepository.complete
+    crashed = {"n": 0}
+
+    async def crash_once(self, *args: Any, **kwargs: Any) -> bool:
+        if not crashed["n"]:
+            crashed["n"] += 1
+            raise RuntimeError("killed right after the write")  # the bus requeues the input
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ResidentRepository, "complete", crash_once)
+    reply = await dialog.say("u-kill", "start")
+    assert "персональних даних" in reply.data["text"]
+    await dialog.say("u-kill-marker", "start")
+    assert [r.data["receivers"] for r in dialog.replies()] == [["u-kill"], ["u-kill-marker"]]
+    residents = [d async for d in dialog.runtime.store["residents"].find({})]
+    assert len(residents) == 2  # u-kill and the marker: one each
+
+
+async def test_a_message_after_a_deletion_whose_farewell_waits_starts_a_new_resident_linked_to_that_app(
+    dialog: Dialog
+):
+    """Issue 6, case 3: a deletion whose outputs are still waiting for the broker is not
+    finished by the next message at the cost of that message's identity link: the app
+    starts afresh as a new resident, and the old record is erased once its farewell and
+    resident.deleted are out."""
+    await register(dialog, "u-again")
+    [old] = [d["_id"] async for d in dialog.runtime.store["residents"].find({})]
+    for code in ("menu:profile", "profile:delete"):
+        await dialog.say("u-again", code)
+    dialog_bus = dialog.runtime.bus
+    real = dialog_bus.publish
+    switch = {"on": True}
+
+    async def blocked(event: CloudEvent) -> None:
+        if switch["on"]:
+            raise PublishError("publishing blocked")
+        await real(event)
+
+    dialog_bus.publish = blocked  # type: ignore[method-assign]
+    confirm = dialog.inbound("u-again", "profile:delete:yes")
+    again = dialog.inbound("u-again", "start")
+    await dialog.bus.publish(confirm)
+    await dialog.bus.publish(again)
+    inbox = dialog.runtime.store["inbox"]
+
+    async def both_handled() -> bool:
+        return bool(await inbox.find_one({"_id": confirm.id}) and await inbox.find_one({"_id": again.id}))
+
+    await eventually(both_handled, "both inputs handled while publishes fail")
+    link = await dialog.runtime.store["identities"].find_one({"_id": "viber:u-again"})
+    assert link is not None and link["resident_id"] != old  # the app belongs to a new resident
+    switch["on"] = False
+
+    async def erased() -> bool:
+        return await dialog.runtime.store["residents"].find_one({"_id": old}) is None
+
+    await eventually(erased, "the deleted resident erased once its outputs were out")
+    assert len(dialog.of_type("resident.deleted")) == 1
+    link = await dialog.runtime.store["identities"].find_one({"_id": "viber:u-again"})
+    assert link is not None and link["resident_id"] != old  # the erase did not take the new link
+    new = await dialog.runtime.store["residents"].find_one({"_id": link["resident_id"]})
+    assert new["resident"]["state"]["step"] == "consent"
