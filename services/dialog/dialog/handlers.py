@@ -130,8 +130,6 @@ class InboundHandler:
                 return
             resident_id = await repo.claim(identity, new_resident_id_for(event.id))
         async with self.resident_locks.hold(resident_id):
-            if await repo.resident_id_for(identity) != resident_id:
-                raise Conflict("the identity was linked elsewhere meanwhile")  # e.g. unlinked by another app
             loaded = await repo.load(resident_id)
             if event.id in loaded.inputs:
                 # Redelivery after a crash between the write and the publishes.
@@ -143,6 +141,11 @@ class InboundHandler:
             if loaded.doc and loaded.doc.get("tasks") and not loaded.deleted:
                 await repo.complete(resident_id)  # follow-ups of an earlier input first
                 raise Conflict("earlier follow-ups completed")
+            if loaded.resident is not None and loaded.resident.identity(data.channel, data.channel_user_id) is None:
+                # The app was unlinked from this resident (by another of its apps) after
+                # the link was read: never add it back — it starts afresh.
+                await repo.unlink(identity, resident_id)
+                raise Conflict("the identity was unlinked meanwhile")
             link: list[str] = []
             if loaded.deleted:
                 # A deletion whose farewell may still be on its way: this identity starts
@@ -186,7 +189,10 @@ class InboundHandler:
             change, where = Change(event.id, events, target, link=link, release=released), loaded
         entries = await repo.commit(where, change)
         fault_point("after_commit")
-        await repo.complete(where.id, entries)
+        if change.link or change.drop or change.release or change.resident is None or (where.doc or {}).get("tasks"):
+            await repo.complete(where.id)
+        else:  # the common case: nothing but outputs to publish
+            await repo.outbox.flush(where.id, entries)
 
     async def notify(self, input_id: str, resident_id: str, notice: SystemNotice,
                      correlationid: str | None = None) -> None:

@@ -44,7 +44,7 @@ from chatbot_common.store import Store
 from .conversation.model import Resident
 
 #: How many applied input ids a resident document remembers (redeliveries come soon).
-INPUTS_KEPT = 50
+INPUTS_KEPT = 20
 
 
 class Conflict(RuntimeError):
@@ -131,6 +131,9 @@ class ResidentRepository:
             upsert=True, return_document=ReturnDocument.AFTER,
         )
         return doc["resident_id"]
+
+    async def unlink(self, identity: str, resident_id: str) -> None:
+        await self.identities.delete_one({"_id": identity, "resident_id": resident_id})
 
     # --- residents
     async def load(self, resident_id: str) -> Loaded:
