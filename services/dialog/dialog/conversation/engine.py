@@ -27,7 +27,7 @@ GUEST_STEPS = frozenset({"guest", "info", "links", "question"})
 
 async def respond(resident: Resident, incoming: Incoming, ctx: Context) -> Outcome:
     """Answer one thing the resident did (see ``api`` for the contract)."""
-    baseline = resident.model_copy(deep=True)
+    baseline = snapshot(resident)
     identity = _identity(resident, incoming)
     now = ctx.clock()
     linking.tidy(resident, now)
@@ -57,9 +57,15 @@ async def notify(resident: Resident, notice: SystemNotice, ctx: Context) -> Outc
     handler = notices.HANDLERS.get(type(notice))
     if handler is None:
         raise TypeError(f"no handler for the system notice {type(notice).__name__}")
-    turn = Turn(resident, ctx, identity, resident.model_copy(deep=True), STEPS)
+    turn = Turn(resident, ctx, identity, snapshot(resident), STEPS)
     await handler(turn, notice)
     return turn.outcome(replies_as_notices=True)
+
+
+def snapshot(resident: Resident) -> Resident:
+    """An independent copy of the resident as it was (to tell what changed): dumped and
+    validated by pydantic's core, several times cheaper than ``model_copy(deep=True)``."""
+    return Resident.model_validate(resident.model_dump())
 
 
 def _identity(resident: Resident, incoming: Incoming) -> Identity:
