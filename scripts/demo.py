@@ -14,11 +14,14 @@ import os
 
 from chatbot_common.logging import configure_logging
 from chatbot_common.runner import serve_until_signalled
-from chatbot_common.settings import load_settings
+from contactcenter_sync.settings import ContactCenterSyncSettings
+from dialog.settings import DialogSettings
+from gateway.settings import GatewaySettings
+from notifier.settings import NotifierSettings
 
 
 async def main() -> None:
-    settings = load_settings()
+    settings = GatewaySettings()  # each service below reads its own settings class
     configure_logging("demo", settings.log_level, os.environ.get("LOG_FORMAT", "console"))
     use_simulator = "VIBER_API_URL" not in os.environ
     sim_runner = None
@@ -29,7 +32,7 @@ async def main() -> None:
 
         host = os.environ.get("VIBERSIM_HOST", "127.0.0.1")
         port = int(os.environ.get("VIBERSIM_PORT", "8000"))
-        sim_runner, sim_url = await start_simulator(SimConfig(auth_token=settings.viber_auth_token), host, port)
+        sim_runner, sim_url = await start_simulator(SimConfig(auth_token=settings.viber_auth_token.get_secret_value()), host, port)
         page_url = f"{sim_url}/"
         settings = settings.model_copy(update={
             "viber_api_url": f"{sim_url}/pa",
@@ -41,7 +44,8 @@ async def main() -> None:
     from gateway.service import build as build_gateway
     from notifier.service import build as build_notifier
 
-    runtimes = [build_dialog(settings), build_sync(settings), build_notifier(settings), build_gateway(settings)]
+    runtimes = [build_dialog(DialogSettings()), build_sync(ContactCenterSyncSettings()),
+                build_notifier(NotifierSettings()), build_gateway(settings)]
 
     async def announce() -> None:
         print("\n" + "=" * 72, flush=True)

@@ -16,6 +16,10 @@ DEMO_TOKEN = "demo-token"  # for the demo and the simulator only; the gateway re
 
 
 class Settings(BaseSettings):
+    """What every service reads. Each service has its own class on top of this one
+    (``gateway.settings.GatewaySettings``, ``dialog.settings.DialogSettings`` …), so a
+    service reads only its own settings and secrets: the Viber token is the gateway's."""
+
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
     amqp_url: str = "memory://"
@@ -29,25 +33,8 @@ class Settings(BaseSettings):
     bus_delivery_limit: int = 5
     bus_confirm_timeout: float = 10.0
 
-    # gateway
-    gateway_port: int = 8080
-    viber_auth_token: str = DEMO_TOKEN
-    viber_api_url: str = VIBER_PUBLIC_API
-    viber_webhook_url: str | None = None
-    viber_sender_name: str = "Контактний центр"
-    viber_sender_avatar: str | None = None
+    # largest HTTP request body a service accepts (413 beyond it)
     webhook_max_body: int = 65536
-    viber_bulk_calls_per_10s: int = 450  # Viber allows 500 broadcast calls per 10 s
-    viber_replies_per_second: float = 200.0
-    viber_send_attempts: int = 6  # per delivery; then the bus requeues (delivery limit)
-
-    # other services' HTTP ports (health, readiness, metrics)
-    dialog_port: int = 8081
-    contactcenter_sync_port: int = 8082
-    notifier_port: int = 8083
-
-    # dialog
-    dialog_data_dir: str | None = None  # per-city data; default: packaged Khmelnytskyi data
 
     # inbox de-duplication memory
     inbox_ttl_days: int = 7

@@ -1,13 +1,13 @@
 """``python -m contactcenter_sync``: run the contactcenter_sync as its own process."""
 
 from chatbot_common.runner import run_service
-from chatbot_common.settings import load_settings
 
 from .service import build
+from .settings import ContactCenterSyncSettings
 
 
 def main() -> None:
-    run_service(build, load_settings())
+    run_service(build, ContactCenterSyncSettings())
 
 
 if __name__ == "__main__":

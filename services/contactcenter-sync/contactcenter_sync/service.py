@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from chatbot_common.bus import Bus
 from chatbot_common.runner import ServiceRuntime
-from chatbot_common.settings import Settings
 from chatbot_common.store import Store
 
+from .settings import ContactCenterSyncSettings
 
-def build(settings: Settings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
+
+def build(settings: ContactCenterSyncSettings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
     return ServiceRuntime("contactcenter-sync", settings, port=settings.contactcenter_sync_port, bus=bus, store=store)

@@ -1,13 +1,13 @@
 """``python -m dialog``: run the dialog as its own process."""
 
 from chatbot_common.runner import run_service
-from chatbot_common.settings import load_settings
 
 from .service import build
+from .settings import DialogSettings
 
 
 def main() -> None:
-    run_service(build, load_settings())
+    run_service(build, DialogSettings())
 
 
 if __name__ == "__main__":

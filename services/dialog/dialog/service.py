@@ -8,20 +8,20 @@ from pathlib import Path
 from chatbot_common.bus import Bus
 from chatbot_common.outbox import Outbox
 from chatbot_common.runner import ServiceRuntime
-from chatbot_common.settings import Settings
 from chatbot_common.store import Inbox, Store
 from chatbot_common.topology import queue
 
 from .conversation.context import build_context
 from .handlers import InboundHandler
 from .repository import ResidentRepository
+from .settings import DialogSettings
 
 INBOUND_QUEUE = "dialog.inbound"
 #: The relay scans at start, soon after a publish failed, and at least this often.
 RELAY_SAFETY_SCAN = 30.0
 
 
-def build(settings: Settings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
+def build(settings: DialogSettings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
     runtime = ServiceRuntime("dialog", settings, port=settings.dialog_port, bus=bus, store=store)
     grace = settings.outbox_relay_seconds  # an output waits this long before the relay takes it
     outbox = Outbox(runtime.bus, runtime.store, "residents", grace=grace)

@@ -19,10 +19,10 @@ from chatbot_common.events import (
     make_event,
     utcnow,
 )
-from chatbot_common.settings import Settings
 from chatbot_common.store import open_store
 from dialog.repository import ResidentRepository
 from dialog.service import build
+from dialog.settings import DialogSettings
 
 
 async def eventually(probe: Callable[[], Awaitable[Any]], what: str, timeout: float = 10.0) -> Any:
@@ -90,7 +90,7 @@ class Dialog:
 async def dialog(unique: str, mongodb_url: str) -> AsyncIterator[Dialog]:
     bus_url = f"memory://dialog-{unique}"
     store = open_store(mongodb_url, f"dialog_{unique}", memory_namespace=unique)
-    runtime = build(Settings(dialog_port=0, outbox_relay_seconds=0.3), bus=create_bus(bus_url, delivery_limit=3),
+    runtime = build(DialogSettings(dialog_port=0, outbox_relay_seconds=0.3), bus=create_bus(bus_url, delivery_limit=3),
                     store=store)
     recorder = create_bus(bus_url)
     d = Dialog(runtime, create_bus(bus_url))

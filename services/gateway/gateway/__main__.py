@@ -1,13 +1,13 @@
 """``python -m gateway``: run the Viber gateway as its own process."""
 
 from chatbot_common.runner import run_service
-from chatbot_common.settings import load_settings
 
 from .service import build
+from .settings import GatewaySettings
 
 
 def main() -> None:
-    run_service(build, load_settings())
+    run_service(build, GatewaySettings())
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
 """``python -m notifier``: run the notifier as its own process."""
 
 from chatbot_common.runner import run_service
-from chatbot_common.settings import load_settings
 
 from .service import build
+from .settings import NotifierSettings
 
 
 def main() -> None:
-    run_service(build, load_settings())
+    run_service(build, NotifierSettings())
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from chatbot_common.bus import Bus
 from chatbot_common.runner import ServiceRuntime
-from chatbot_common.settings import Settings
 from chatbot_common.store import Store
 
+from .settings import NotifierSettings
 
-def build(settings: Settings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
+
+def build(settings: NotifierSettings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
     return ServiceRuntime("notifier", settings, port=settings.notifier_port, bus=bus, store=store)
