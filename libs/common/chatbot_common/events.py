@@ -15,6 +15,7 @@ message is a neutral description (text + buttons); the gateway renders it for Vi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
@@ -233,9 +234,16 @@ class Lane(StrEnum):
     bulk = "bulk"  # a mailing the bot starts itself
 
 
+#: Most receivers one outbound event may carry: what ONE Viber ``broadcast_message``
+#: call takes. One event is one API call, so the gateway can remember each batch Viber
+#: accepted and never send it again (viber-api.md: mailings are paid).
+MAX_RECEIVERS = 300
+
+
 class OutboundMessage(EventData):
-    """One message to one or more residents on one channel. The gateway sends it with
-    ``send_message`` (one receiver) or ``broadcast_message`` (batches of ≤ 300)."""
+    """One message to one or more residents on one channel, sent with ONE API call:
+    ``send_message`` (one receiver) or ``broadcast_message`` (2…:data:`MAX_RECEIVERS`).
+    A producer with a larger audience splits it with :func:`split_receivers`."""
 
     # The type names the payload model. Event types are per channel: a Telegram gateway
     # adds ``outbound.telegram`` (this same model) to the catalog. The routing key comes
@@ -243,11 +251,40 @@ class OutboundMessage(EventData):
     type: ClassVar[str] = "outbound.viber"
     channel: Channel = Channel.viber
     lane: Lane = Lane.reply
-    receivers: list[str] = Field(min_length=1)
+    receivers: list[str] = Field(min_length=1, max_length=MAX_RECEIVERS)
     text: str = Field(min_length=1, max_length=7000)
     buttons: list[Button] = Field(default_factory=list)
     tracking_data: str | None = Field(default=None, max_length=4000)
-    resident_ids: list[str] = Field(default_factory=list)  # parallel to receivers, if known
+    # parallel to receivers, if known
+    resident_ids: list[str] = Field(default_factory=list, max_length=MAX_RECEIVERS)
+
+
+def split_receivers(
+    parent_id: str,
+    receivers: Sequence[str],
+    resident_ids: Sequence[str] = (),
+    *,
+    size: int = MAX_RECEIVERS,
+    **fields: Any,
+) -> Iterator[tuple[str, OutboundMessage]]:
+    """An audience of any size as outbound messages of at most ``size`` receivers
+    each, with deterministic event ids ``derived_id(parent_id, "batch", n)``: a
+    producer that runs again for the same ``parent_id`` (the mailing, the outage
+    notice…) re-emits the same ids, and the gateway, which remembers every batch Viber
+    accepted by its event id, sends none of them twice. Pass the receivers in a stable
+    order (the same receivers must land in the same batch). ``fields`` are the rest of
+    the message (``text``, ``buttons``, ``lane``…); ``resident_ids``, when given, is
+    parallel to ``receivers`` and split with it. Yields ``(event id, message)``.
+    """
+    if not 0 < size <= MAX_RECEIVERS:
+        raise ValueError(f"size must be 1..{MAX_RECEIVERS}")
+    if resident_ids and len(resident_ids) != len(receivers):
+        raise ValueError("resident_ids must be parallel to receivers")
+    for n, start in enumerate(range(0, len(receivers), size)):
+        end = start + size
+        message = OutboundMessage(receivers=list(receivers[start:end]),
+                                  resident_ids=list(resident_ids[start:end]), **fields)
+        yield derived_id(parent_id, "batch", n), message
 
 
 # --------------------------------------------------------------------------- residents

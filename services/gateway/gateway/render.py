@@ -3,46 +3,77 @@
 Buttons become a keyboard (``Type: keyboard``); ``share-phone`` and
 ``location-picker`` need ``min_api_version`` 3 (viber-api.md). The visible label is
 only ``Text``; ``ActionBody`` carries the stable code the dialog understands.
+
+The lanes render straight from an event's ``data`` (:func:`render_data`): the bus has
+validated it against :class:`OutboundMessage` before the handler runs, so it is not
+validated a second time; absent optional fields take the model's defaults.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
 from chatbot_common.events import Button, ButtonAction, OutboundMessage
 
 BUTTON_BG = "#f2f2f7"
-NEEDS_API_3 = {ButtonAction.share_phone, ButtonAction.location}
+NEEDS_API_3 = frozenset({ButtonAction.share_phone.value, ButtonAction.location.value})
+_OPEN_URL = ButtonAction.open_url.value
+_REPLY = ButtonAction.reply.value
+# The model's defaults, for buttons given as (validated) JSON without them.
+_DEFAULT_ACTION = Button.model_fields["action"].default.value
+_DEFAULT_COLUMNS = Button.model_fields["columns"].default
 
 
-def render_button(button: Button) -> dict[str, Any]:
+def _button(label: str, code: str, action: str, url: str | None, columns: int) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "Columns": button.columns,
+        "Columns": columns,
         "Rows": 1,
-        "ActionType": button.action.value,
-        "ActionBody": button.url if button.action == ButtonAction.open_url and button.url else button.code,
-        "Text": escape(button.label, quote=False),
+        "ActionType": action,
+        "ActionBody": url if action == _OPEN_URL and url else code,
+        "Text": escape(label, quote=False),
         "TextSize": "regular",
         "BgColor": BUTTON_BG,
     }
-    if button.action == ButtonAction.open_url:
+    if action == _OPEN_URL:
         body["OpenURLType"] = "external"
-    if button.action == ButtonAction.reply:
+    if action == _REPLY:
         # The tap sends the machine code (``consent:yes``) as the resident's message;
         # Silent keeps that code out of the resident's chat.
         body["Silent"] = True
     return body
 
 
+def render_button(button: Button) -> dict[str, Any]:
+    return _button(button.label, button.code, button.action.value, button.url, button.columns)
+
+
+def _button_data(button: Mapping[str, Any]) -> dict[str, Any]:
+    return _button(button["label"], button["code"], button.get("action") or _DEFAULT_ACTION, button.get("url"),
+                   button.get("columns") or _DEFAULT_COLUMNS)
+
+
+def _keyboard(buttons: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"Type": "keyboard", "DefaultHeight": False, "InputFieldState": "regular", "Buttons": buttons}
+
+
 def render_keyboard(buttons: list[Button]) -> dict[str, Any]:
-    return {
-        "Type": "keyboard",
-        "DefaultHeight": False,
-        "InputFieldState": "regular",
-        "Buttons": [render_button(b) for b in buttons],
-    }
+    return _keyboard([render_button(b) for b in buttons])
+
+
+def _body(text: str, buttons: list[dict[str, Any]], sender_name: str, sender_avatar: str | None,
+          tracking_data: str | None) -> dict[str, Any]:
+    sender: dict[str, Any] = {"name": sender_name[:28]}
+    if sender_avatar:
+        sender["avatar"] = sender_avatar
+    body: dict[str, Any] = {"type": "text", "text": text, "sender": sender}
+    if buttons:
+        body["keyboard"] = _keyboard(buttons)
+        body["min_api_version"] = 3 if any(b["ActionType"] in NEEDS_API_3 for b in buttons) else 1
+    if tracking_data:
+        body["tracking_data"] = tracking_data
+    return body
 
 
 def render_text(
@@ -50,18 +81,16 @@ def render_text(
     tracking_data: str | None = None,
 ) -> dict[str, Any]:
     """A text message body without ``receiver``/``broadcast_list`` (added by the caller)."""
-    sender: dict[str, Any] = {"name": sender_name[:28]}
-    if sender_avatar:
-        sender["avatar"] = sender_avatar
-    body: dict[str, Any] = {"type": "text", "text": text, "sender": sender}
-    if buttons:
-        body["keyboard"] = render_keyboard(list(buttons))
-        body["min_api_version"] = 3 if any(b.action in NEEDS_API_3 for b in buttons) else 1
-    if tracking_data:
-        body["tracking_data"] = tracking_data
-    return body
+    return _body(text, [render_button(b) for b in buttons], sender_name, sender_avatar, tracking_data)
 
 
 def render_message(message: OutboundMessage, *, sender_name: str, sender_avatar: str | None = None) -> dict[str, Any]:
     return render_text(message.text, message.buttons, sender_name=sender_name, sender_avatar=sender_avatar,
                        tracking_data=message.tracking_data)
+
+
+def render_data(data: Mapping[str, Any], *, sender_name: str, sender_avatar: str | None = None) -> dict[str, Any]:
+    """:func:`render_message` of an outbound event's ``data`` as the bus validated it
+    (JSON: enums as their values, optional fields possibly absent)."""
+    return _body(data["text"], [_button_data(b) for b in data.get("buttons") or ()], sender_name, sender_avatar,
+                 data.get("tracking_data"))

@@ -2,11 +2,19 @@
 ``set_webhook``) with Viber's status handling.
 
 Viber reports errors as HTTP 200 with a non-zero ``status``; we branch on the number,
-never on ``status_message``. What can succeed later (status 12, network errors, HTTP
-5xx) raises :class:`TransientViberError`; everything else :class:`ViberRefused`, whose
-``resident_unreachable`` tells a resident Viber cannot reach (5, 6, 11: record it and
-move on) from a refusal of the bot itself (bad token, bad data, account blocked, HTTP
-4xx …: retrying will not help, but fixing the configuration will).
+never on ``status_message``. Three outcomes besides success:
+
+- :class:`TransientViberError` — *not sent*, can succeed later: the request never left
+  (connection refused, DNS, TLS, aiohttp's connect timeout) or Viber said it failed
+  (HTTP 500/502/503, status 12);
+- :class:`ViberOutcomeUnknown` (a subclass) — *maybe sent*: no answer after the
+  request may have been written (read or total timeout, server disconnected, connection
+  reset), HTTP 504, an unreadable answer. Viber has no idempotency key, so sending
+  again may deliver (and bill) the message twice;
+- :class:`ViberRefused` — Viber refused; ``resident_unreachable`` tells a resident
+  Viber cannot reach (5, 6, 11: record it and move on) from a refusal of the bot itself
+  (bad token, bad data, account blocked, HTTP 4xx …: retrying will not help, fixing the
+  configuration will).
 """
 
 from __future__ import annotations
@@ -43,7 +51,31 @@ MAX_BROADCAST = 300
 
 
 class TransientViberError(Exception):
-    """Worth retrying: network error, HTTP 5xx, status 12."""
+    """Worth retrying: Viber did not take the message — the request never left
+    (connection refused, DNS, TLS, connect timeout), or Viber answered that it failed
+    (HTTP 500/502/503, status 12)."""
+
+
+class ViberOutcomeUnknown(TransientViberError):
+    """The request may have reached Viber and been acted upon, but no answer says so:
+    a timeout once the connection was made, the connection dropped after the request
+    was (maybe) written, HTTP 504 (a proxy gave up waiting for Viber's backend, which
+    may still have sent it), or an answer we could not read. Retrying may send the
+    message twice: the reply lane retries, the mailing lane never does
+    (docs/messaging.md, "Viber calls")."""
+
+
+#: Failures that prove the request never reached Viber: nothing was sent, so it can
+#: be sent again. ``ClientConnectorError`` covers refused connections, DNS (its
+#: subclass ``ClientConnectorDNSError``) and TLS set-up (``ClientConnectorSSLError``,
+#: ``…CertificateError``); ``ConnectionTimeoutError`` is aiohttp's ``connect``
+#: timeout (waiting for a pooled connection or establishing one), raised before a
+#: byte of the request is written; ``InvalidURL`` is raised before connecting.
+NOT_SENT: tuple[type[BaseException], ...] = (
+    aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.InvalidURL,
+)
+#: HTTP answers that say the call did not happen; 504 is not among them (see above).
+RETRYABLE_HTTP = frozenset({500, 502, 503})
 
 
 @dataclass
@@ -71,34 +103,67 @@ class ViberRefused(Exception):
         return f"viber status {self.status} ({self.reason})"
 
 
+class _CallCounter:
+    """``VIBER_CALLS`` children by (method, status), looked up once each: ``labels()``
+    builds a key and takes a lock on every call."""
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[str, str], Any] = {}
+
+    def inc(self, method: str, status: str) -> None:
+        child = self._children.get((method, status))
+        if child is None:
+            child = self._children[(method, status)] = VIBER_CALLS.labels(method=method, status=status)
+        child.inc()
+
+
 class ViberApi:
     def __init__(self, base_url: str, token: str, session: aiohttp.ClientSession) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.session = session
+        self._headers = {"X-Viber-Auth-Token": token, "Content-Type": "application/json; charset=utf-8"}
+        self._calls = _CallCounter()
 
     async def call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
-        url = f"{self.base_url}/{method}"
+        """Call ``method``; return Viber's answer when its status is 0. Raises
+        :class:`TransientViberError` (not sent: retry), :class:`ViberOutcomeUnknown`
+        (maybe sent) or :class:`ViberRefused`."""
+        # UTF-8, not \u escapes: Viber caps the body at 30 KB and Cyrillic escaped is
+        # six bytes a letter, so a long Ukrainian text would be refused.
+        body = json.dumps(payload, ensure_ascii=False).encode()
         try:
-            # UTF-8, not \u escapes: Viber caps the body at 30 KB and Cyrillic escaped
-            # is six bytes a letter, so a long Ukrainian text would be refused.
-            body = json.dumps(payload, ensure_ascii=False).encode()
-            headers = {"X-Viber-Auth-Token": self.token, "Content-Type": "application/json; charset=utf-8"}
-            async with self.session.post(url, data=body, headers=headers) as resp:
-                if resp.status >= 500:
-                    VIBER_CALLS.labels(method=method, status=f"http{resp.status}").inc()
-                    raise TransientViberError(f"{method}: HTTP {resp.status}")
-                if resp.status != 200:
-                    VIBER_CALLS.labels(method=method, status=f"http{resp.status}").inc()
-                    raise ViberRefused(-resp.status, f"HTTP {resp.status}")
-                answer = await resp.json(content_type=None)
+            async with self.session.post(f"{self.base_url}/{method}", data=body, headers=self._headers) as resp:
+                http = resp.status
+                if http == 200:
+                    raw = await resp.read()
+        except NOT_SENT as exc:
+            self._calls.inc(method, "network")
+            raise TransientViberError(f"{method}: not sent: {exc!r}") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            VIBER_CALLS.labels(method=method, status="network").inc()
-            raise TransientViberError(f"{method}: {exc!r}") from exc
-        status = int(answer.get("status", -1))
-        VIBER_CALLS.labels(method=method, status=str(status)).inc()
+            # Everything else happens once a connection was there and the request may
+            # have been written: a read timeout or the total timeout (plain
+            # TimeoutError), ServerDisconnectedError, a connection reset while writing
+            # or reading (ClientOSError), a broken answer (ClientPayloadError).
+            self._calls.inc(method, "unknown")
+            raise ViberOutcomeUnknown(f"{method}: outcome unknown: {exc!r}") from exc
+        if http != 200:
+            self._calls.inc(method, f"http{http}")
+            if http in RETRYABLE_HTTP:
+                raise TransientViberError(f"{method}: HTTP {http}")
+            if http >= 500:
+                raise ViberOutcomeUnknown(f"{method}: HTTP {http}")
+            raise ViberRefused(-http, f"HTTP {http}")
+        try:
+            answer = json.loads(raw)
+            status = int(answer.get("status", -1))
+        except (ValueError, TypeError, AttributeError) as exc:
+            # HTTP 200 that isn't Viber's JSON: whoever answered may well have sent it.
+            self._calls.inc(method, "unreadable")
+            raise ViberOutcomeUnknown(f"{method}: unreadable answer") from exc
+        self._calls.inc(method, str(status))
         if status == OK:
-            return answer
+            return answer  # type: ignore[no-any-return]
         if status == TOO_MANY_REQUESTS:
             raise TransientViberError(f"{method}: status 12 tooManyRequests")
         raise ViberRefused(status, str(answer.get("status_message", "")))

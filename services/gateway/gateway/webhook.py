@@ -27,11 +27,17 @@
 
 Whatever the input, the answer is never a 5xx of ours (a 503 means the broker refused),
 and a request logs at most one line, never with the message's text, names or phones
-(refusals: one WARNING each; malformed HTTP: ``chatbot_common.http_server``).
+(refusals: one WARNING each; malformed HTTP: ``chatbot_common.http_server``); an
+accepted callback logs nothing above DEBUG (the metric counts it).
+
+Cost per accepted callback (issue 6): the answers' bodies are encoded once, the
+metric's children are looked up once, and nothing is logged above DEBUG.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -62,6 +68,25 @@ DEFAULT_CALLBACK_MEMORY = timedelta(days=2)
 #: How far ahead of our clock a callback's timestamp may be.
 DEFAULT_MAX_CLOCK_SKEW = timedelta(hours=1)
 _MAX_ENCODING_IN_LOG = 40
+_OK_BODY = json.dumps({"status": 0}).encode()
+
+
+def _json(body: bytes) -> web.Response:
+    """What ``web.json_response`` answers, from a body encoded once."""
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
+
+
+class _Counted:
+    """``WEBHOOK_CALLBACKS`` children by (event, outcome), looked up once each."""
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[str, str], Any] = {}
+
+    def __call__(self, event: str, outcome: str) -> None:
+        child = self._children.get((event, outcome))
+        if child is None:
+            child = self._children[(event, outcome)] = WEBHOOK_CALLBACKS.labels(event=event, outcome=outcome)
+        child.inc()
 
 
 def welcome_message(sender_name: str, sender_avatar: str | None) -> dict[str, Any]:
@@ -92,6 +117,8 @@ class Webhook:
         self.bus = bus
         self.callbacks = callbacks  # keys from dedup_key(), remembered after the confirm
         self.welcome = welcome_message(sender_name, sender_avatar)
+        self._welcome_body = json.dumps(self.welcome).encode()
+        self._count = _Counted()
         self.max_age_ms = int((callback_memory - max_clock_skew).total_seconds() * 1000)
         self.max_ahead_ms = int(max_clock_skew.total_seconds() * 1000)
         self.clock = clock  # seconds since the epoch
@@ -111,24 +138,24 @@ class Webhook:
         if any(coding.strip().lower() not in {"", "identity"} for coding in encodings.split(",")):
             # Refused before reading: the body is never inflated (nor read) for a caller
             # that hasn't even shown a signature.
-            WEBHOOK_CALLBACKS.labels(event="unknown", outcome="bad_encoding").inc()
+            self._count("unknown", "bad_encoding")
             log.warning("webhook.unsupported_encoding", content_encoding=encodings[:_MAX_ENCODING_IN_LOG])
             return web.json_response({"error": "unsupported content encoding"}, status=415)
         try:
             body = await request.read()  # raises 413 over client_max_size
         except MALFORMED_HTTP as exc:  # e.g. broken chunked framing
-            WEBHOOK_CALLBACKS.labels(event="unknown", outcome="malformed").inc()
+            self._count("unknown", "malformed")
             log.warning("webhook.unreadable_body", error=one_line(exc))
             return web.json_response({"error": "unreadable body"}, status=400)
         except ConnectionError:
             # The caller left before sending the whole body: nobody to answer, nothing
             # to do (raised, aiohttp would log it as a 500 with a traceback).
-            WEBHOOK_CALLBACKS.labels(event="unknown", outcome="disconnected").inc()
+            self._count("unknown", "disconnected")
             log.info("webhook.client_disconnected")
             return web.json_response({"error": "incomplete body"}, status=400)
         signature = request.headers.get("X-Viber-Content-Signature") or request.query.get("sig")
         if not verify(self.token, body, signature):
-            WEBHOOK_CALLBACKS.labels(event="unknown", outcome="forbidden").inc()
+            self._count("unknown", "forbidden")
             log.warning("webhook.bad_signature", has_signature=bool(signature))
             return web.json_response({"error": "invalid signature"}, status=403)
         try:
@@ -138,32 +165,33 @@ class Webhook:
             # OverflowError/OSError: a value the model let through that the standard
             # library can't represent (e.g. a date) — still the caller's fault, not ours.
             # RecursionError: JSON nested deeper than the parser goes.
-            WEBHOOK_CALLBACKS.labels(event="unknown", outcome="malformed").inc()
+            self._count("unknown", "malformed")
             log.warning("webhook.malformed", error=describe_error(exc))
             return web.json_response({"error": "malformed callback"}, status=400)
         if not isinstance(callback, WebhookCallback) and (refusal := self.freshness(callback.timestamp)):
-            WEBHOOK_CALLBACKS.labels(event=callback.event, outcome=refusal).inc()
+            self._count(callback.event, refusal)
             age_s = round(self.clock() - callback.timestamp / 1000)
             log.warning(f"webhook.{refusal}_callback", event_type=callback.event, age_s=age_s)
             return web.json_response({"error": f"{refusal} callback"}, status=403)
 
-        answer: dict[str, Any] | None = self.welcome if isinstance(callback, ConversationStartedCallback) else None
+        answer = self._welcome_body if isinstance(callback, ConversationStartedCallback) else _OK_BODY
         if data is None:
-            WEBHOOK_CALLBACKS.labels(event=callback.event, outcome="ok").inc()
-            return web.json_response({"status": 0})
+            self._count(callback.event, "ok")
+            return _json(_OK_BODY)
         key = dedup_key(callback)
         if await self.callbacks.seen(key):
-            WEBHOOK_CALLBACKS.labels(event=callback.event, outcome="duplicate").inc()
-            return web.json_response(answer or {"status": 0})
+            self._count(callback.event, "duplicate")
+            return _json(answer)
         event_id = derived_id("viber-callback", key)
         event = make_event(data, source=SOURCE, id=event_id, correlationid=event_id)
         try:
             await self.bus.publish(event)
         except PublishError as exc:
-            WEBHOOK_CALLBACKS.labels(event=callback.event, outcome="publish_failed").inc()
+            self._count(callback.event, "publish_failed")
             log.error("webhook.publish_failed", event_id=event_id, error=str(exc)[:300])
             return web.json_response({"error": "temporarily unavailable"}, status=503)
         await self.callbacks.remember(key)
-        WEBHOOK_CALLBACKS.labels(event=callback.event, outcome="published").inc()
-        log.info("webhook.published", event_id=event_id, event_type=event.type)
-        return web.json_response(answer or {"status": 0})
+        self._count(callback.event, "published")
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            log.debug("webhook.published", event_id=event_id, event_type=event.type)
+        return _json(answer)
