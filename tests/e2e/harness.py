@@ -64,13 +64,28 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> ServiceProcess:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module], env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
+        self.launch()
         wait_http_ok(self.url + self.ready_path, timeout, self.process)
         return self
+
+    def launch(self, **env: str) -> ServiceProcess:
+        """Start the process without waiting for it to be ready (e.g. one expected to die
+        at a fault point while starting); ``env`` adds to this start only."""
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module], env={**os.environ, **self.env, **env}, stdout=log,
+            stderr=subprocess.STDOUT, cwd=ROOT,
+        )
+        return self
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        """Wait for the process to end on its own; its exit code (negative: a signal)."""
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 20.0) -> int:
         """SIGTERM and wait; returns the exit code (0 = clean shutdown)."""
@@ -104,10 +119,11 @@ class BotSystem:
     sim: ServiceProcess = field(init=False)
     gateway: ServiceProcess = field(init=False)
     dialog: ServiceProcess = field(init=False)
+    database_prefix: str = field(init=False)
 
     def __post_init__(self) -> None:
         sim_port, gw_port, dialog_port = free_port(), free_port(), free_port()
-        prefix = f"e2e_{uuid.uuid4().hex[:6]}_"
+        prefix = self.database_prefix = f"e2e_{uuid.uuid4().hex[:6]}_"
         common = {
             "AMQP_URL": self.amqp_url, "MONGODB_URL": self.mongodb_url, "DATABASE_PREFIX": prefix,
             "VIBER_AUTH_TOKEN": TOKEN, "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1", **self.extra_env,
@@ -124,9 +140,11 @@ class BotSystem:
     def webhook_url(self) -> str:
         return f"{self.gateway.url}/viber/webhook"
 
-    def start(self) -> BotSystem:
+    def start(self, *, dialog: bool = True) -> BotSystem:
+        """Start the processes; ``dialog=False`` leaves the dialog for the test to start."""
         self.sim.start()
-        self.dialog.start()
+        if dialog:
+            self.dialog.start()
         self.gateway.start()
         return self
 

@@ -52,6 +52,21 @@ class Phone:
         self.last = bot[-1]
         return self.last
 
+    async def count(self) -> int:
+        """How many messages the bot has sent this phone so far (for :meth:`receive`)."""
+        return len(await self.bot_messages())
+
+    async def receive(self, seen: int) -> dict[str, Any]:
+        """Wait for exactly one message the phone did not ask for (a notice caused by
+        another app) after the ``seen`` it had; it becomes :attr:`last`."""
+        chat = await self.sim.wait_for_chat(
+            self.user_id, lambda c: sum(e["from"] == "bot" for e in c) >= seen + 1, timeout=self.timeout
+        )
+        bot = [e for e in chat if e["from"] == "bot"]
+        assert len(bot) == seen + 1, f"one notice expected; got {len(bot) - seen}"
+        self.last = bot[-1]
+        return self.last
+
     # --- what the resident does
     async def open(self) -> dict[str, Any]:
         """Open the chat: the welcome comes in the webhook's answer."""
@@ -126,7 +141,8 @@ class EventTap:
     async def __aenter__(self) -> EventTap:
         self.connection = await aio_pika.connect(self.url)
         channel = await self.connection.channel()
-        exchange = await channel.declare_exchange("chatbot", aio_pika.ExchangeType.TOPIC, durable=True)
+        # Passive: the services declared it (with its alternate exchange) at start.
+        exchange = await channel.get_exchange("chatbot", ensure=True)
         self.queue = await channel.declare_queue(exclusive=True)
         for key in self.keys:
             await self.queue.bind(exchange, key)
