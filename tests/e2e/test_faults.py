@@ -36,12 +36,6 @@ from vibersim.client import SimClient
 
 pytestmark = pytest.mark.rabbitmq
 
-KNOWN_BUG_CANCELLED_HANDLERS = (
-    "bug in libs/common/chatbot_common/bus/rabbitmq.py RabbitBus._callback: the handler runs inside "
-    "aiormq's consumer task, which aiormq cancels (FutureStore.reject_all -> TaskWrapper.throw) when the "
-    "channel's connection drops; the gateway's reply handler is cut off after Viber accepted the message "
-    "but before recording it, so the redelivered reply is sent again (outbound.resending_unfinished)"
-)
 HANDLED_INBOUND = 'chatbot_messages_handled_total{queue="dialog.inbound"}'
 REGISTRATION = [  # (what the resident sends, what the bot's answer to it says)
     ("start", "персональних даних"),
@@ -491,11 +485,7 @@ async def test_a_broker_restart_in_the_middle_of_a_burst_loses_and_doubles_no_re
     lost = [r for r in residents if counts[r] == 0]
     assert lost == [], f"{len(lost)} residents got no answer"
     doubled = {r: counts[r] for r in residents if counts[r] > 1}
-    if doubled:
-        # Intermittent (a reply must be in Viber's hands at the moment the broker goes):
-        # the deterministic case is the connection-drop test below.
-        pytest.xfail(f"{len(doubled)} replies sent twice {doubled}: {KNOWN_BUG_CANCELLED_HANDLERS}")
-    assert {r: counts[r] for r in residents} == {r: 1 for r in residents}
+    assert doubled == {}, f"{len(doubled)} replies sent twice"
 
 
 def close_connection(url: str, connection_name: str) -> int:
@@ -511,7 +501,6 @@ def close_connection(url: str, connection_name: str) -> int:
     return closed
 
 
-@pytest.mark.xfail(reason=KNOWN_BUG_CANCELLED_HANDLERS, strict=True)
 async def test_a_reply_viber_accepted_while_the_gateways_connection_dropped_is_not_sent_again(rabbit_url: str):
     """The gateway's consumer connection drops while it is inside Viber's
     ``send_message`` for a reply (the fake Viber answers after 3 s, and does deliver it).

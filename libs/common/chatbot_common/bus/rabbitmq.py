@@ -204,31 +204,40 @@ class RabbitBus(Bus):
 
     def _callback(self, sub: Subscription):  # type: ignore[no-untyped-def]
         async def on_message(message: AbstractIncomingMessage) -> None:
-            task = asyncio.current_task()
-            if task is not None:
-                self._inflight.add(task)
-            try:
-                count = int((message.headers or {}).get("x-delivery-count", 0) or 0)
-                outcome = await run_handler(sub, message.body, count, self.delivery_limit)
-                if outcome == Outcome.ACK:
-                    await message.ack()
-                elif outcome == Outcome.PARK:
-                    await message.reject(requeue=False)  # → chatbot.dlx → <queue>.dead
-                else:
-                    await message.nack(requeue=True)  # quorum delivery limit → .dead
-            finally:
-                if task is not None:
-                    self._inflight.discard(task)
+            # The handler runs in a task of the bus's own: aiormq cancels its consumer
+            # tasks when the connection drops, and a handler cut off between its side
+            # effect (a Viber call, a write) and its bookkeeping would repeat the side
+            # effect on redelivery. Shielded, it finishes; only the ack may then fail
+            # (the broker redelivers, and the handler's own records say it is done).
+            task = asyncio.create_task(self._process(sub, message))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+            await asyncio.shield(task)
 
         return on_message
 
+    async def _process(self, sub: Subscription, message: AbstractIncomingMessage) -> None:
+        count = int((message.headers or {}).get("x-delivery-count", 0) or 0)
+        outcome = await run_handler(sub, message.body, count, self.delivery_limit)
+        try:
+            if outcome == Outcome.ACK:
+                await message.ack()
+            elif outcome == Outcome.PARK:
+                await message.reject(requeue=False)  # → chatbot.dlx → <queue>.dead
+            else:
+                await message.nack(requeue=True)  # quorum delivery limit → .dead
+        except Exception as exc:  # noqa: BLE001 - channel gone: the broker redelivers it
+            log.warning("bus.settle_failed", queue=sub.queue, outcome=outcome, error=repr(exc)[:200])
+
     async def stop_consuming(self) -> None:
-        for queue, tag in self._consumers:
+        async def cancel(queue: AbstractQueue, tag: str) -> None:
             try:
                 # A broker that is gone never answers basic.cancel: don't wait for it.
                 await asyncio.wait_for(queue.cancel(tag), SHUTDOWN_STEP_SECONDS)
             except Exception as exc:  # noqa: BLE001 - best effort during shutdown
                 log.warning("bus.cancel_failed", queue=queue.name, error=repr(exc)[:200])
+
+        await asyncio.gather(*(cancel(queue, tag) for queue, tag in self._consumers))  # all at once
         self._consumers.clear()
         if self._inflight:
             # In-flight handlers get a few seconds to finish; then they are cancelled
@@ -243,9 +252,8 @@ class RabbitBus(Bus):
 
     async def close(self) -> None:
         await self.stop_consuming()
-        for channel in self._channels:
-            if not channel.is_closed:
-                await _within(channel.close(), "channel")
+        await asyncio.gather(*(_within(channel.close(), "channel") for channel in self._channels
+                               if not channel.is_closed))
         self._channels.clear()
         for conn in (self._sub_conn, self._pub_conn):
             if conn is not None and not conn.is_closed:
