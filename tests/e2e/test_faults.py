@@ -375,15 +375,11 @@ async def test_dialog_crash_right_after_its_state_write_is_published_once_by_the
     reply. The resident gets it exactly once; the store holds one resident."""
     from chatbot_common.store import open_store
     from dialog.service import build
-
-    try:  # the dialog's own settings class, where the service has one
-        from dialog.settings import DialogSettings as Settings
-    except ImportError:
-        from chatbot_common.settings import Settings  # type: ignore[assignment]
+    from dialog.settings import DialogSettings
 
     resident = "crash-after-commit"
     namespace = f"crash-{uuid.uuid4().hex[:8]}"
-    settings = Settings(amqp_url=rabbit_url, mongodb_url="memory://", dialog_port=0, bus_confirm_timeout=5.0,
+    settings = DialogSettings(amqp_url=rabbit_url, mongodb_url="memory://", dialog_port=0, bus_confirm_timeout=5.0,
                         outbox_relay_seconds=3600.0)  # no relay: the redelivery alone must do it
 
     def runtime():  # type: ignore[no-untyped-def]
