@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 CONTENT_TYPE = "application/cloudevents+json"
 #: Namespace for deterministic event ids (uuid5 of input id + purpose).
@@ -57,13 +57,17 @@ class CloudEvent(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     correlationid: str | None = None
     data: dict[str, Any]
+    _payload: EventData | None = PrivateAttr(default=None)
 
     def payload(self) -> EventData:
-        """The typed payload; raises ``pydantic.ValidationError`` or ``UnknownEventType``."""
-        model = EVENT_TYPES.get(self.type)
-        if model is None:
-            raise UnknownEventType(self.type)
-        return model.model_validate(self.data)
+        """The typed payload; raises ``pydantic.ValidationError`` or ``UnknownEventType``.
+        Validated once per event (the bus validates before the handler reads it)."""
+        if self._payload is None:
+            model = EVENT_TYPES.get(self.type)
+            if model is None:
+                raise UnknownEventType(self.type)
+            self._payload = model.model_validate(self.data)
+        return self._payload
 
     def to_json(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()
