@@ -33,7 +33,7 @@ from aiohttp import web
 from chatbot_common.bus import create_bus
 from chatbot_common.events import CloudEvent
 from chatbot_common.http_server import server_options
-from chatbot_common.settings import Settings
+from gateway.settings import GatewaySettings as Settings
 from chatbot_common.store import open_store
 from gateway.service import WEBHOOK_PATH, build
 from gateway.signature import sign
