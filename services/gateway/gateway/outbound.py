@@ -99,6 +99,8 @@ class OutboundLane:
         #: whether a maybe-sent message is sent again (replies) or never (mailings)
         self.resend_unknown = resend_unknown
         self.receiver_locks = KeyedLocks()
+        #: deliveries under way in this process, by event id
+        self._in_flight: dict[str, asyncio.Future[None]] = {}
 
     async def handle(self, event: CloudEvent) -> None:
         # The bus validated ``data`` as an OutboundMessage before calling us: use it as is.
@@ -114,6 +116,20 @@ class OutboundLane:
     # ------------------------------------------------------------------ the one call
 
     async def _deliver(self, event: CloudEvent, data: Mapping[str, Any], receivers: list[str]) -> None:
+        while (running := self._in_flight.get(event.id)) is not None:
+            # This very event is being delivered here already: the broker redelivered it
+            # because our connection dropped while the call was out. Its outcome is known
+            # soon; wait for it rather than take the claim for an abandoned one.
+            await asyncio.wait({running})
+        done = asyncio.get_running_loop().create_future()
+        self._in_flight[event.id] = done
+        try:
+            await self._deliver_once(event, data, receivers)
+        finally:
+            del self._in_flight[event.id]
+            done.set_result(None)
+
+    async def _deliver_once(self, event: CloudEvent, data: Mapping[str, Any], receivers: list[str]) -> None:
         body = render_data(data, sender_name=self.sender_name, sender_avatar=self.sender_avatar)
         if not await self._claim(event, data, receivers):
             return

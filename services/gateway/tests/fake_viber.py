@@ -16,10 +16,11 @@ from typing import Any
 
 #: What the fake does with a call, in the order calls arrive (per API method):
 #: ``ok`` (default) — status 0, ``failed_list`` for the receivers in ``unreachable``;
+#: ``slow`` — like ``ok``, answered after ``slow_seconds``;
 #: ``hang`` — acts on it, never answers; ``drop`` — acts on it, closes the connection;
 #: ``http<NNN>`` — that HTTP status, not acted on; ``status<N>`` — that Viber status,
 #: not acted on; ``garbage`` — acts on it, answers 200 with something that isn't JSON.
-ACTED_ON = {"ok", "hang", "drop", "garbage"}
+ACTED_ON = {"ok", "slow", "hang", "drop", "garbage"}
 
 
 def free_port() -> int:
@@ -36,6 +37,7 @@ class FakeViber:
         self.requests: list[tuple[str, dict[str, Any], str]] = []
         self.script: dict[str, list[str]] = defaultdict(list)
         self.unreachable: set[str] = set()
+        self.slow_seconds = 0.5
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._tokens = itertools.count(5_000_000_000_000_000_001)
@@ -76,6 +78,8 @@ class FakeViber:
                 self.requests.append((method, body, how))
                 if how == "hang":
                     await asyncio.sleep(3600)
+                if how == "slow":
+                    await asyncio.sleep(self.slow_seconds)
                 if how == "drop":
                     writer.transport.abort()
                     return

@@ -9,11 +9,8 @@ import bisect
 import pytest
 from aiolimiter import AsyncLimiter
 
-try:  # the gateway's own settings class, where the per-service settings exist
-    from gateway.settings import GatewaySettings as Settings
-except ImportError:  # pragma: no cover - before them
-    from chatbot_common.settings import Settings  # type: ignore[assignment]
 from gateway.service import build, bulk_limiter
+from gateway.settings import GatewaySettings as Settings
 
 
 class FakeLoop:

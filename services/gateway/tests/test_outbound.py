@@ -19,11 +19,8 @@ from chatbot_common.events import (
     split_receivers,
 )
 from chatbot_common.store import open_store
-try:  # the gateway's own settings class, where the per-service settings exist
-    from gateway.settings import GatewaySettings as Settings
-except ImportError:  # pragma: no cover - before them
-    from chatbot_common.settings import Settings  # type: ignore[assignment]
 from gateway.service import build
+from gateway.settings import GatewaySettings as Settings
 from vibersim import SimConfig, start_simulator
 from vibersim.client import SimClient
 

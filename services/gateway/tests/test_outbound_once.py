@@ -25,12 +25,9 @@ from chatbot_common.events import (
     split_receivers,
 )
 from chatbot_common.store import open_store
-try:  # the gateway's own settings class, where the per-service settings exist
-    from gateway.settings import GatewaySettings as Settings
-except ImportError:  # pragma: no cover - before them
-    from chatbot_common.settings import Settings  # type: ignore[assignment]
 from gateway.outbound import SENDING
 from gateway.service import SENT_BATCHES, build
+from gateway.settings import GatewaySettings as Settings
 from gateway.viber_api import TransientViberError, ViberApi, ViberOutcomeUnknown
 
 TOKEN = "once-test-token"
@@ -212,6 +209,23 @@ async def test_a_redelivered_mailing_whose_claim_was_never_finished_is_not_sent_
     assert {f.data["reason"] for f in harness.failed} == {"unknown"}
     await settle(0.3)
     assert harness.viber.received("broadcast_message") == 0
+
+
+async def test_a_mailing_redelivered_while_its_call_is_still_out_waits_for_the_outcome(harness):
+    """The gateway's broker connection dropped mid-call: the broker redelivers the
+    event while this process is still waiting for Viber. The redelivery waits for that
+    call's outcome: one call, no ``unknown``, the real failed_list reported."""
+    harness.viber.slow_seconds = 0.3  # within the client's 0.5 s timeout
+    harness.viber.unreachable = {"gone-1"}
+    harness.viber.then("broadcast_message", "slow")
+    event = await harness.send(["r-1", "gone-1"])
+    await until(lambda: harness.viber.received("broadcast_message") == 1)
+    await harness.publish(event)  # the redelivery, while the call is out
+    await until(_state_is(harness, event, "sent"))
+    await until(lambda: len(harness.failed) == 1)
+    await settle()
+    assert harness.viber.received("broadcast_message") == 1
+    assert [(f.data["channel_user_id"], f.data["reason"]) for f in harness.failed] == [("gone-1", "notSubscribed")]
 
 
 # ------------------------------------------------------------------ not sent: retried
