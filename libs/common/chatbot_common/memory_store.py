@@ -7,8 +7,8 @@ its semantics and make the common case cheap:
 
 - a filter that names a plain ``_id`` value looks at that one document only (the filter
   is still applied to it, so ``{"_id": x, "deleted": {"$ne": True}}`` stays correct);
-- TTL expiry runs at most once a second per collection instead of on every access
-  (MongoDB itself expires documents only once a minute);
+- TTL expiry runs at most once a minute per collection instead of on every access,
+  as MongoDB's own TTL monitor does;
 - documents are copied (on every read and write, as mongomock must) by a copier that
   knows BSON-like values — dicts, lists and immutable scalars — instead of
   ``copy.deepcopy``, and the datetime normalisation walks them the same way: same
@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 _applied = False
-TTL_SWEEP_SECONDS = 1.0
+TTL_SWEEP_SECONDS = 60.0
 
 
 def apply() -> None:

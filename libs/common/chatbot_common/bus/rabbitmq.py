@@ -125,7 +125,6 @@ class RabbitBus(Bus):
             type=event.type,
             app_id=event.source,
             timestamp=event.time,
-            headers={"ce-type": event.type, "ce-source": event.source, "ce-id": event.id},
         )
         await self._confirmed(message, routing_key(event), event.type)
         PUBLISHED.labels(type=event.type).inc()
