@@ -29,7 +29,7 @@ does not race the handling path in the common case.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -105,19 +105,24 @@ class Outbox:
             log.info("outbox.relayed", collection=self.name, documents=len(ids), flushed=flushed)
         return flushed
 
-    async def relay(self, safety_scan: float = 30.0) -> None:
-        """Background job, forever: :meth:`relay_once` at start, ``grace`` seconds after a
-        flush here failed, and every ``safety_scan`` seconds (another replica died)."""
+    async def relay(self, safety_scan: float = 30.0, scan: Callable[[], Awaitable[object]] | None = None) -> None:
+        """Background job, forever: ``scan()`` (default :meth:`relay_once`; a service with
+        more to recover passes its own) at start, ``grace`` seconds after a flush here
+        failed (a flush that fails — in a scan too — sets :attr:`failed`), and every
+        ``safety_scan`` seconds otherwise (another replica died). A scan per second would
+        cost more than the messages."""
+        scan = scan or self.relay_once
         while True:
             try:
-                await self.relay_once()
+                await scan()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the relay must outlive a bad round
                 log.warning("outbox.relay_failed", collection=self.name, error=repr(exc)[:200])
-            try:
-                await asyncio.wait_for(self.failed.wait(), safety_scan)
-            except TimeoutError:
-                continue
+            if not self.failed.is_set():
+                try:
+                    await asyncio.wait_for(self.failed.wait(), safety_scan)
+                except TimeoutError:
+                    continue
             self.failed.clear()
             await asyncio.sleep(self.grace)

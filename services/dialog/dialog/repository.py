@@ -51,11 +51,6 @@ class Conflict(RuntimeError):
     """Someone wrote the resident since it was read: reload and run the input again."""
 
 
-class Unfinished(RuntimeError):
-    """A resident's earlier outputs can't be published yet (broker refusing): the input
-    waits (requeued) rather than overtaking them."""
-
-
 def new_resident_id_for(input_id: str) -> str:
     """The id a brand-new resident gets: derived from the input that created it, so a
     redelivery of that input finds the same resident (S7: ids are ours, not Viber's)."""

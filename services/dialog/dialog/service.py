@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from chatbot_common.bus import Bus
@@ -35,21 +34,8 @@ def build(settings: DialogSettings, *, bus: Bus | None = None, store: Store | No
         await inbox.setup()
 
     async def relay() -> None:
-        # The outbox relay: what the handling path could not publish or finish. It scans
-        # at start (a crashed predecessor's leftovers), after a publish failed here (the
-        # output is then older than ``grace``), and every RELAY_SAFETY_SCAN seconds (a
-        # replica that died): a scan per second would cost more than the messages.
-        while True:
-            left = await repository.relay_once(grace)
-            if outbox.failed.is_set() or left:
-                outbox.failed.clear()
-                await asyncio.sleep(grace)
-                continue
-            try:
-                await asyncio.wait_for(outbox.failed.wait(), RELAY_SAFETY_SCAN)
-                await asyncio.sleep(grace)
-            except TimeoutError:
-                pass
+        # The outbox relay, also finishing follow-up tasks and interrupted moves.
+        await outbox.relay(RELAY_SAFETY_SCAN, scan=lambda: repository.relay_once(grace))
 
     runtime.on_prepare.append(prepare)
     spec = queue(INBOUND_QUEUE)
