@@ -77,10 +77,11 @@ class TrackingDirectory:
         return loaded.resident
 
     async def by_link_code(self, digest: str) -> Resident | None:
-        resident = await self.repository.by_link_code(digest)
-        if resident is None:
+        loaded = await self.repository.load_by_link_code(digest)
+        if loaded is None:
             return None
-        return await self.by_id(resident.id)
+        self.served[loaded.id] = loaded
+        return loaded.resident
 
 
 def fault_point(name: str) -> None:

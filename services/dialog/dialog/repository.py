@@ -88,6 +88,13 @@ class Loaded:
         return (self.doc or {}).get("moving")
 
 
+def _loaded(resident_id: str, doc: dict[str, Any] | None) -> Loaded:
+    resident = None
+    if doc is not None and not doc.get("deleted") and doc.get("resident") is not None:
+        resident = Resident.model_validate(doc["resident"])
+    return Loaded(resident_id, doc, resident)
+
+
 @dataclass
 class Change:
     """What one input does to one resident document."""
@@ -132,19 +139,19 @@ class ResidentRepository:
 
     # --- residents
     async def load(self, resident_id: str) -> Loaded:
-        doc = await self.residents.find_one({"_id": resident_id})
-        resident = None
-        if doc is not None and not doc.get("deleted") and doc.get("resident") is not None:
-            resident = Resident.model_validate(doc["resident"])
-        return Loaded(resident_id, doc, resident)
+        return _loaded(resident_id, await self.residents.find_one({"_id": resident_id}))
+
+    async def load_by_link_code(self, digest: str) -> Loaded | None:
+        """S7: the resident whose current link code has this digest, as read."""
+        doc = await self.residents.find_one({"link_code": digest, "deleted": {"$ne": True}})
+        return _loaded(doc["_id"], doc) if doc and doc.get("resident") else None
 
     async def by_id(self, resident_id: str) -> Resident | None:
         return (await self.load(resident_id)).resident
 
     async def by_link_code(self, digest: str) -> Resident | None:
-        """S7: the resident whose current link code has this digest."""
-        doc = await self.residents.find_one({"link_code": digest, "deleted": {"$ne": True}})
-        return Resident.model_validate(doc["resident"]) if doc and doc.get("resident") else None
+        loaded = await self.load_by_link_code(digest)
+        return loaded.resident if loaded else None
 
     async def commit(self, loaded: Loaded, change: Change) -> list[dict[str, Any]]:
         """Write ``change`` to the document as it was loaded; raise :class:`Conflict` if
