@@ -344,6 +344,329 @@ class ResidentDeleted(EventData):
     channels: list[ChannelAddress] = Field(default_factory=list)
 
 
+class AudienceResyncRequested(EventData):
+    """A command to the dialog (which owns residents): publish ``resident.updated`` for
+    every resident (or those in ``resident_ids``), so a projection started late or
+    rebuilt from scratch (the notifier's audience) misses nobody. ``requested_by`` names
+    the service; the dialog answers each request id once."""
+
+    type: ClassVar[str] = "audience.resync_requested"
+    requested_by: str
+    resident_ids: list[str] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- tickets
+# Requests to the Contact Center (P1, C2, C6, S1, S2, S6). ``ticket_id`` is ours (issued
+# by the dialog when the resident sends the request); ``service_request_id`` is the
+# contact center's number, known once it registered the request (Open311).
+
+
+class TicketStatus(StrEnum):
+    """Resident-facing status groups. contactcenter-sync maps the Open311 statuses
+    (``open``/``closed``) and FixMyStreet's richer vocabulary onto these; a value it does
+    not know becomes ``unknown`` (the raw value travels in ``raw_status``). Catalog:
+    ``ticket_status.<value>``."""
+
+    submitted = "submitted"  # stored by us, not yet registered by the contact center
+    open = "open"  # registered, not yet being worked on
+    in_progress = "in_progress"
+    action_scheduled = "action_scheduled"
+    investigating = "investigating"
+    fixed = "fixed"
+    closed = "closed"
+    duplicate = "duplicate"
+    not_responsible = "not_responsible"  # not_councils_responsibility
+    no_further_action = "no_further_action"
+    cancelled = "cancelled"
+    reopened = "reopened"
+    rejected = "rejected"  # the contact center refused it (Open311 4xx)
+    unknown = "unknown"
+
+    @property
+    def final(self) -> bool:
+        """The work is over: the resident is asked to rate it (P3, S1)."""
+        return self in FINAL_TICKET_STATUSES
+
+
+FINAL_TICKET_STATUSES = frozenset({
+    TicketStatus.fixed, TicketStatus.closed, TicketStatus.duplicate, TicketStatus.not_responsible,
+    TicketStatus.no_further_action, TicketStatus.cancelled,
+})
+
+
+class TicketLocation(BaseModel):
+    """Where the problem is: a directory address (``key`` as ``ResidentAddress.key``,
+    used to spot a duplicate request), a pin (``lat``/``long``), or both.
+    ``address_string`` is what goes to Open311 (readable, with the settlement)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    address_string: str | None = None
+    lat: float | None = None
+    long: float | None = None
+    address_id: str | None = None
+    settlement_id: str | None = None
+    street_id: str | None = None
+    house: str | None = None
+    apartment: str | None = None
+    key: str | None = None
+
+
+class TicketContact(BaseModel):
+    """The resident's name and phone sent with the request (S6). Personal data: never log."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class TicketSubmitted(EventData):
+    """The resident sent a request (dialog → contactcenter-sync, and the dialog's own
+    projection). contactcenter-sync stores it before calling the contact center."""
+
+    type: ClassVar[str] = "ticket.submitted"
+    ticket_id: str
+    resident_id: str
+    service_code: str
+    service_name: str
+    description: str = Field(max_length=4000)
+    location: TicketLocation
+    media_urls: list[str] = Field(default_factory=list)
+    #: Open311 ``attribute[code]``: one value, or several for a multivaluelist
+    attributes: dict[str, str | list[str]] = Field(default_factory=dict)
+    contact: TicketContact = TicketContact()
+    submitted_at: datetime
+
+
+class TicketEvent(EventData):
+    """Base of what contactcenter-sync reports about one ticket."""
+
+    ticket_id: str
+    resident_id: str
+    service_name: str
+    service_request_id: str | None = None
+    at: datetime
+
+
+class TicketRegistered(TicketEvent):
+    """The contact center registered the request: its number (and maybe a deadline)."""
+
+    type: ClassVar[str] = "ticket.registered"
+    service_request_id: str
+    expected_at: datetime | None = None
+    service_notice: str | None = None
+
+
+class TicketRejected(TicketEvent):
+    """The contact center refused the request (Open311 400/403/404 with an error body):
+    the resident is told why and may fix it and send again (the dialog)."""
+
+    type: ClassVar[str] = "ticket.rejected"
+    http_status: int
+    code: str | None = None
+    reason: str | None = None  # the contact center's description, as it wrote it
+
+
+class TicketStatusChanged(TicketEvent):
+    """One status update, de-duplicated by ``update_id`` (one notice per change)."""
+
+    type: ClassVar[str] = "ticket.status_changed"
+    service_request_id: str
+    update_id: str
+    status: TicketStatus
+    raw_status: str
+    notes: str | None = None  # the contact center's own words (the outcome on closing)
+    previous_status: TicketStatus | None = None
+
+
+class TicketDeadlineChanged(TicketEvent):
+    """``expected_datetime`` first set (``previous_expected_at`` empty) or moved (C6)."""
+
+    type: ClassVar[str] = "ticket.deadline_changed"
+    service_request_id: str
+    expected_at: datetime
+    previous_expected_at: datetime | None = None
+
+
+class TicketDeadlineReminder(TicketEvent):
+    """The deadline is near and the request is still open (C6)."""
+
+    type: ClassVar[str] = "ticket.deadline_reminder"
+    service_request_id: str
+    expected_at: datetime
+
+
+class TicketOverdue(TicketEvent):
+    """The deadline passed and the request is still open (C6)."""
+
+    type: ClassVar[str] = "ticket.overdue"
+    service_request_id: str
+    expected_at: datetime
+
+
+class TicketRated(EventData):
+    """The resident rated completed work (P3, S1); ``reopen`` asks the contact center to
+    reopen it (offered for a rating of 1–2). dialog → contactcenter-sync."""
+
+    type: ClassVar[str] = "ticket.rated"
+    ticket_id: str
+    resident_id: str
+    service_request_id: str | None = None
+    rating: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=1000)
+    reopen: bool = False
+    at: datetime
+
+
+class ServiceValue(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    key: str
+    name: str
+
+
+class ServiceAttribute(BaseModel):
+    """One extra question of a category (Open311 service definition attribute)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    code: str
+    variable: bool = True
+    datatype: Literal["string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"]
+    required: bool = False
+    datatype_description: str | None = None
+    order: int = 0
+    description: str
+    values: list[ServiceValue] = Field(default_factory=list)
+
+
+class ServiceInfo(BaseModel):
+    """A category residents choose from (Open311 service) with its definition."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    service_code: str
+    service_name: str
+    description: str | None = None
+    group: str | None = None
+    keywords: list[str] = Field(default_factory=list)
+    type: str = "realtime"
+    attributes: list[ServiceAttribute] = Field(default_factory=list)
+
+
+class ContactCenterServices(EventData):
+    """The contact center's whole service list with definitions (S2, S8), published by
+    contactcenter-sync when it changes and on request; the dialog keeps the latest."""
+
+    type: ClassVar[str] = "contactcenter.services"
+    services: list[ServiceInfo]
+    fetched_at: datetime
+
+
+# --------------------------------------------------------------------------- outages
+# Planned and emergency outages (P2, C1, S3), published by admin (staff) or
+# contactcenter-sync (the contact center's feed). Every event carries the whole outage
+# as it now is (a snapshot with a growing ``revision``), so a consumer needs no history.
+
+
+class OutageKind(StrEnum):
+    planned = "planned"
+    emergency = "emergency"
+
+
+class Utility(StrEnum):
+    cold_water = "cold_water"
+    hot_water = "hot_water"
+    heating = "heating"
+    electricity = "electricity"
+    gas = "gas"
+    sewerage = "sewerage"
+    other = "other"
+
+
+class OutageState(StrEnum):
+    active = "active"  # published: planned (not started yet) or under way
+    resolved = "resolved"
+    cancelled = "cancelled"
+
+
+class OutageAddress(BaseModel):
+    """One street of an outage. ``houses`` empty = the whole street. ``spec`` is the
+    staff's house list as written (``2-20 парні``), ``houses`` what it expands to
+    (canonical numbers, :func:`chatbot_common.directory.parse_house`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    street_id: str
+    street_name: str
+    spec: str = ""
+    houses: list[str] = Field(default_factory=list)
+
+
+class OutageSnapshot(EventData):
+    outage_id: str
+    revision: int = Field(ge=1)
+    source: Literal["admin", "contactcenter"] = "admin"
+    external_id: str | None = None  # the contact center's id (S3 feed)
+    kind: OutageKind
+    utility: Utility
+    settlement_id: str
+    city_wide: bool = False
+    addresses: list[OutageAddress] = Field(default_factory=list)
+    starts_at: datetime
+    ends_at: datetime
+    description: str = ""
+    contact_phone: str | None = None
+    state: OutageState = OutageState.active
+    #: for ``outage.updated``: which fields changed (``ends_at``, ``description``…)
+    changed: list[str] = Field(default_factory=list)
+    at: datetime
+
+    def keys(self) -> set[str]:
+        """Address keys this outage affects (``ResidentAddress.key`` form; a whole
+        street as ``<settlement>|<street>|*``). Empty for a city-wide outage."""
+        from .directory import address_key, street_key
+
+        keys: set[str] = set()
+        for a in self.addresses:
+            if a.houses:
+                keys.update(address_key(self.settlement_id, a.street_id, h) for h in a.houses)
+            else:
+                keys.add(street_key(self.settlement_id, a.street_id))
+        return keys
+
+
+class OutagePublished(OutageSnapshot):
+    type: ClassVar[str] = "outage.published"
+
+
+class OutageUpdated(OutageSnapshot):
+    type: ClassVar[str] = "outage.updated"
+
+
+class OutageResolved(OutageSnapshot):
+    type: ClassVar[str] = "outage.resolved"
+
+
+class OutageCancelled(OutageSnapshot):
+    type: ClassVar[str] = "outage.cancelled"
+
+
+class MailingProgress(EventData):
+    """Progress of one mailing (an outage notice, a staff mailing…), notifier → admin.
+    Figures are totals so far (idempotent: the latest wins by ``at``)."""
+
+    type: ClassVar[str] = "mailing.progress"
+    mailing_id: str
+    subject: Literal["outage", "mailing", "survey", "greeting"]
+    subject_id: str
+    targeted: int = 0
+    sent: int = 0
+    delivered: int = 0
+    seen: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    done: bool = False
+    at: datetime
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     model.type: model
     for model in (
@@ -358,6 +681,21 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         ResidentRegistered,
         ResidentUpdated,
         ResidentDeleted,
+        AudienceResyncRequested,
+        TicketSubmitted,
+        TicketRegistered,
+        TicketRejected,
+        TicketStatusChanged,
+        TicketDeadlineChanged,
+        TicketDeadlineReminder,
+        TicketOverdue,
+        TicketRated,
+        ContactCenterServices,
+        OutagePublished,
+        OutageUpdated,
+        OutageResolved,
+        OutageCancelled,
+        MailingProgress,
     )
 }
 

@@ -55,6 +55,26 @@ QUEUES: tuple[QueueSpec, ...] = (
     # progress). Declared now so no resident or delivery event is lost before it runs.
     QueueSpec("notifier.residents", ("resident.*",), single_active=True, consumer="notifier"),
     QueueSpec("notifier.delivery", ("delivery.*",), consumer="notifier"),
+    # Requests (issue 7): the resident's request and rating to the contact center; what
+    # the contact center says back to the dialog (its projection of the resident's
+    # tickets) and to the notifier (one notice per change).
+    QueueSpec("contactcenter.tickets", ("ticket.submitted", "ticket.rated"), consumer="contactcenter-sync"),
+    QueueSpec(
+        "dialog.events",
+        ("ticket.*", "contactcenter.services", "outage.*", "audience.resync_requested"),
+        consumer="dialog",
+    ),
+    QueueSpec(
+        "notifier.tickets",
+        ("ticket.registered", "ticket.status_changed", "ticket.deadline_changed",
+         "ticket.deadline_reminder", "ticket.overdue"),
+        consumer="notifier",
+    ),
+    # Outages (issue 8): the notifier mails them, admin lists them (also those imported
+    # from the contact center) and shows each mailing's progress.
+    QueueSpec("notifier.outages", ("outage.*",), single_active=True, consumer="notifier"),
+    QueueSpec("admin.outages", ("outage.*",), consumer="admin"),
+    QueueSpec("admin.mailings", ("mailing.progress",), consumer="admin"),
 )
 
 BY_NAME: dict[str, QueueSpec] = {q.name: q for q in QUEUES}

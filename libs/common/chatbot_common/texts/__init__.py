@@ -1,7 +1,9 @@
-"""The resident-facing text catalog (G2, G3): one TOML file per language.
+"""The resident-facing text catalog (G2, G3): one catalog per language.
 
-All Ukrainian text a resident reads lives in ``uk.toml`` so staff can review and edit
-wording without reading Python. Code refers to texts by dotted keys
+All Ukrainian text a resident reads lives in ``uk.toml`` and the files of ``uk/``
+(one per area: ``uk/tickets.toml``, ``uk/outages.toml``…), loaded into ONE catalog, so
+staff can review and edit wording without reading Python. A table defined in two files
+is an error (a key has exactly one home). Code refers to texts by dotted keys
 (``registration.consent``) and fills ``{placeholders}``.
 """
 
@@ -46,9 +48,22 @@ class Catalog:
         return sorted(self._flat)
 
 
+def catalog_files(language: str = "uk", path: str | None = None) -> list[Path]:
+    """The files of one language's catalog: the main file (``path`` overrides it), then
+    every ``<language>/*.toml`` in name order."""
+    main = Path(path) if path else CATALOG_DIR / f"{language}.toml"
+    return [main, *sorted((CATALOG_DIR / language).glob("*.toml"))]
+
+
 @cache
 def catalog(language: str = "uk", path: str | None = None) -> Catalog:
-    """Load (once) the catalog; ``path`` overrides the packaged file (TEXTS_PATH)."""
-    file = Path(path) if path else CATALOG_DIR / f"{language}.toml"
-    with file.open("rb") as fh:
-        return Catalog(tomllib.load(fh))
+    """Load (once) the catalog; ``path`` overrides the packaged main file."""
+    entries: dict[str, Any] = {}
+    owner: dict[str, Path] = {}
+    for file in catalog_files(language, path):
+        with file.open("rb") as fh:
+            for table, value in tomllib.load(fh).items():
+                if table in entries:
+                    raise ValueError(f"text table [{table}] is defined in {owner[table].name} and {file.name}")
+                entries[table], owner[table] = value, file
+    return Catalog(entries)

@@ -7,8 +7,8 @@ main address), ``add`` (another address) or ``edit`` (replace ``data["address_id
 
 from __future__ import annotations
 
-from ..directory import Street, match_settlement, parse_apartment, parse_house
-from ..directory.text import fold
+from chatbot_common.directory import Street, match_settlement, parse_apartment, parse_house
+from chatbot_common.directory.text import fold
 from . import codes
 from .keyboards import button, navigation, page, short
 from .model import Address

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from chatbot_common.events import utcnow
 
-from ..directory import DEFAULT_DATA_DIR, CityData, load_city
+from chatbot_common.directory import DEFAULT_DATA_DIR, CityData, load_city
 from .api import Reply, ResidentDirectory
 from .model import Resident, new_link_code
 
@@ -55,6 +55,6 @@ def build_context(
     link_codes: Callable[[], str] = new_link_code,
 ) -> Context:
     """The engine's context; ``data_dir`` swaps all of a community's data files
-    (default: Khmelnytskyi, packaged in ``dialog/data``)."""
+    (default: Khmelnytskyi, packaged in ``chatbot_common/directory/data``)."""
     city = load_city(Path(data_dir).resolve() if data_dir else DEFAULT_DATA_DIR)
     return Context(directory=directory, city=city, questions=questions, clock=clock, new_link_code=link_codes)

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from chatbot_common.events import Channel, ChannelAddress, NotifyScope, utcnow
+from chatbot_common.directory import address_key
 
 
 def new_resident_id() -> str:
@@ -77,7 +78,7 @@ class Address(BaseModel):
 
     @property
     def key(self) -> str:
-        return f"{self.settlement_id}|{self.street_id}|{self.house.lower()}"
+        return address_key(self.settlement_id, self.street_id, self.house)
 
 
 class LinkCode(BaseModel):

@@ -3,7 +3,7 @@ birth date (C9 greetings), notification preferences, and delete all one's data."
 
 from __future__ import annotations
 
-from ..directory import display_phone
+from chatbot_common.directory import display_phone
 from . import address, codes
 from .keyboards import button, grid, navigation, share_phone
 from .model import ConversationState, Resident

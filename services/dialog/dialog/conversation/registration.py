@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from chatbot_common.events import Button, MessageKind, NotifyScope
 
-from ..directory import normalise_phone
+from chatbot_common.directory import normalise_phone
 from . import codes
 from .keyboards import button, navigation, share_phone
 from .turn import Answer, Step, Turn

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from chatbot_common.events import Button, InboundContent, MessageKind
 from chatbot_common.texts import Catalog, catalog
 
-from ..directory import CityData
+from chatbot_common.directory import CityData
 from . import codes
 from .api import Notice, Outcome, Reply
 from .context import Context

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from dialog.conversation import build_context
-from dialog.directory import DEFAULT_DATA_DIR, load_city
+from chatbot_common.directory import DEFAULT_DATA_DIR, load_city
 from engine_chat import Chat, FakeDirectory
 from ux_checks import language_problems
 
@@ -53,8 +53,11 @@ def test_labels_from_data_fit_a_button(city):
     assert [label for label in labels if len(label) > 40] == []
 
 
-def test_the_data_is_packaged_inside_the_service():
-    assert DEFAULT_DATA_DIR.is_relative_to(Path(__file__).parents[2] / "dialog")
+def test_the_data_is_packaged_inside_the_common_library():
+    """One directory for dialog, admin and notifier (issue 8): the data ships in chatbot_common."""
+    import chatbot_common
+
+    assert DEFAULT_DATA_DIR.is_relative_to(Path(chatbot_common.__file__).parent / "directory")
 
 
 def _other_community(folder: Path) -> Path:

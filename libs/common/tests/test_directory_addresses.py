@@ -2,7 +2,7 @@
 
 import pytest
 
-from dialog.directory import load_city, match_settlement, parse_apartment, parse_house
+from chatbot_common.directory import load_city, match_settlement, parse_apartment, parse_house
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ settlements (C5), street directories, house numbers, phone numbers, useful infor
 (C11) and links (C7). Pure functions and immutable data; loaded once per data folder."""
 
 from .city import DEFAULT_DATA_DIR, CityData, load_city
-from .house import parse_apartment, parse_house
+from .house import address_key, parse_apartment, parse_house, street_key
 from .information import InfoSection, UsefulInfo
 from .links import Link
 from .phone import display_phone, normalise_phone
@@ -21,10 +21,12 @@ __all__ = [
     "StreetMatch",
     "StreetType",
     "UsefulInfo",
+    "address_key",
     "display_phone",
     "load_city",
     "match_settlement",
     "normalise_phone",
     "parse_apartment",
     "parse_house",
+    "street_key",
 ]

@@ -65,3 +65,15 @@ def parse_apartment(raw: str | None) -> str | None:
     if not m or not 1 <= int(m["num"]) <= MAX_APARTMENT:
         return None
     return f"{int(m['num'])}{m['letter'] or ''}"
+
+
+def address_key(settlement_id: str, street_id: str, house: str) -> str:
+    """What outage matching compares (``ResidentAddress.key``): one definition for the
+    dialog (residents' addresses), admin (outage addresses) and notifier (matching).
+    ``house`` is canonical (:func:`parse_house`)."""
+    return f"{settlement_id}|{street_id}|{house.lower()}"
+
+
+def street_key(settlement_id: str, street_id: str) -> str:
+    """The key of a whole street (an outage with no house list covers every house)."""
+    return f"{settlement_id}|{street_id}|*"

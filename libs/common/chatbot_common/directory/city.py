@@ -25,7 +25,7 @@ from .settlements import Settlement, SettlementKind
 from .streets import Street, StreetDirectory, StreetType
 
 #: Khmelnytskyi territorial community, packaged with the service.
-DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dialog.directory import display_phone, normalise_phone
+from chatbot_common.directory import display_phone, normalise_phone
 
 
 @pytest.mark.parametrize(
