@@ -211,6 +211,22 @@ class DeliveryFailed(EventData):
     resident_id: str | None = None
 
 
+class DeliverySent(EventData):
+    """The channel accepted one outbound event (one API call): its ``message_token``
+    (``channel_message_id``) is what the channel's later ``delivered``/``seen``
+    callbacks carry, so a mailing's producer can count its deliveries. Published by the
+    gateway in the same write that records the batch as sent."""
+
+    type: ClassVar[str] = "delivery.sent"
+    channel: Channel
+    outbound_event_id: str
+    channel_message_id: str
+    lane: str
+    receivers: int
+    failed: int = 0
+    at: datetime
+
+
 # --------------------------------------------------------------------------- outbound
 
 
@@ -677,6 +693,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         DeliveryDelivered,
         DeliverySeen,
         DeliveryFailed,
+        DeliverySent,
         OutboundMessage,
         ResidentRegistered,
         ResidentUpdated,
