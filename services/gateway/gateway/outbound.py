@@ -52,7 +52,7 @@ from prometheus_client import Counter
 from pymongo.errors import DuplicateKeyError
 
 from chatbot_common.bus import Bus, PermanentError
-from chatbot_common.events import CloudEvent, DeliveryFailed, derived_id, make_event, utcnow
+from chatbot_common.events import CloudEvent, DeliveryFailed, DeliverySent, derived_id, make_event, utcnow
 from chatbot_common.locks import KeyedLocks
 from chatbot_common.outbox import FIELD as OUTBOX
 from chatbot_common.outbox import Outbox, entry
@@ -224,7 +224,7 @@ class OutboundLane:
 
     async def _record(self, event: CloudEvent, state: str, summary: dict[str, Any],
                       failed: list[CloudEvent]) -> None:
-        """The outcome and its events in ONE write, then publish the events."""
+        """The outcome and its events (delivery.failed; delivery.sent on the mailing lane) in ONE write, then publish them."""
         update: dict[str, Any] = {"$set": {"state": state, "answer": summary}}
         pending = None
         if failed:
@@ -244,7 +244,16 @@ class OutboundLane:
         ])
         summary = {"status": 0, "message_token": str(answer.get("message_token")), "receivers": len(receivers),
                    "failed": len(failed)}
-        await self._record(event, SENT, summary, failed)
+        events = failed
+        if not self.resend_unknown:  # the mailing lane: its producer counts deliveries by token
+            sent = make_event(
+                DeliverySent(channel=data.get("channel") or "viber", outbound_event_id=event.id,
+                             channel_message_id=summary["message_token"], lane=self.name,
+                             receivers=len(receivers), failed=len(failed), at=utcnow()),
+                source=SOURCE, id=derived_id(event.id, "sent"), correlationid=event.correlationid,
+            )
+            events = [sent, *failed]
+        await self._record(event, SENT, summary, events)
         if failed:
             log.info("outbound.sent_with_failures", lane=self.name, receivers=len(receivers), failed=len(failed))
         elif _debug():

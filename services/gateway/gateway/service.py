@@ -19,6 +19,7 @@ from chatbot_common.store import Inbox, Store
 
 from .outbound import OutboundLane
 from .viber_api import ViberApi
+from .window import WindowLimiter
 from .webhook import Webhook
 
 if TYPE_CHECKING:
@@ -37,22 +38,13 @@ SENT_BATCHES = "sent_batches"
 VIBER_TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
 
 
-def bulk_limiter(calls_per_10s: int) -> AsyncLimiter:
-    """At most ``calls_per_10s`` broadcast calls in *any* 10-second window.
-
-    Viber counts ``broadcast_message`` calls in a sliding window (≤ 500 per 10 s).
-    aiolimiter is a leaky bucket: a bucket of ``b`` calls draining ``r`` calls a second
-    admits at most ``b + 10·r`` calls in a 10 s window (a full bucket, then the drain).
-    ``AsyncLimiter(n, 10)`` is ``b = n, r = n/10``: a burst of n and then n/10 a second,
-    ≈ 2n in the first 10 s — over Viber's limit. A burst of one second's worth
-    (``b = r``) gives ``11·r``, so ``r = n / 11`` keeps every window at ≤ n (default
-    450: ≈ 41 calls a second, ≈ 12 000 recipients a second, bursts of 40).
-    """
+def bulk_limiter(calls_per_10s: int) -> WindowLimiter:
+    """At most ``calls_per_10s`` broadcast calls in *any* 10-second window (Viber counts
+    ``broadcast_message`` calls in a sliding window, ≤ 500 per 10 s): a burst that fits
+    the window goes at once (window.py)."""
     if calls_per_10s < 2:
         raise ValueError("VIBER_BULK_CALLS_PER_10S must be at least 2")
-    burst = max(1.0, calls_per_10s / 11)  # aiolimiter needs room for one whole call
-    per_second = (calls_per_10s - burst) / 10
-    return AsyncLimiter(burst, burst / per_second)
+    return WindowLimiter(calls_per_10s, 10.0)
 
 
 def secret(value: object) -> str:
@@ -81,7 +73,7 @@ def build(settings: GatewaySettings, *, bus: Bus | None = None, store: Store | N
     runtime.app.router.add_post(WEBHOOK_PATH, webhook.handle)
     sessions: list[aiohttp.ClientSession] = []
 
-    def lane(name: str, limiter: AsyncLimiter, connector: aiohttp.TCPConnector, *, resend_unknown: bool) -> OutboundLane:
+    def lane(name: str, limiter: AsyncLimiter | WindowLimiter, connector: aiohttp.TCPConnector, *, resend_unknown: bool) -> OutboundLane:
         session = aiohttp.ClientSession(connector=connector, timeout=viber_timeout)
         sessions.append(session)
         return OutboundLane(
@@ -101,10 +93,12 @@ def build(settings: GatewaySettings, *, bus: Bus | None = None, store: Store | N
         # Viber closed while idle can't turn a batch it never saw into "maybe sent".
         replies = lane("replies", AsyncLimiter(settings.viber_replies_per_second, 1),
                        aiohttp.TCPConnector(limit=32), resend_unknown=True)
-        mailings = lane("mailings", mailings_limiter, aiohttp.TCPConnector(limit=8, force_close=True),
+        mailings = lane("mailings", mailings_limiter,
+                        aiohttp.TCPConnector(limit=settings.viber_bulk_concurrency, force_close=True),
                         resend_unknown=False)
         runtime.subscribe(REPLIES_QUEUE, ["outbound.viber.reply"], replies.handle, prefetch=settings.bus_prefetch)
-        runtime.subscribe(MAILINGS_QUEUE, ["outbound.viber.bulk"], mailings.handle, prefetch=4)
+        runtime.subscribe(MAILINGS_QUEUE, ["outbound.viber.bulk"], mailings.handle,
+                          prefetch=settings.viber_bulk_concurrency)
 
     # What a lane recorded but the broker did not confirm (delivery.failed events). On
     # every replica, not under a lease: a replica's relay wakes on its *own* failed

@@ -15,7 +15,10 @@ class GatewaySettings(Settings):
     viber_webhook_url: str | None = None
     viber_sender_name: str = "Контактний центр"
     viber_sender_avatar: str | None = None
-    viber_bulk_calls_per_10s: int = 450  # Viber allows 500 broadcast calls per 10 s
+    # Viber allows 500 broadcast calls in any 10 s; the limiter stamps a call when it
+    # ends, so its window is never looser than Viber's (window.py).
+    viber_bulk_calls_per_10s: int = 500
+    viber_bulk_concurrency: int = 16  # broadcast calls in flight at once
     # Viber documents no global send_message limit (only ~100 unanswered messages per
     # resident per hour), so this cap only guards against a runaway producer; status 12
     # (tooManyRequests) still backs off. docs/messaging.md explains the default.

@@ -154,7 +154,11 @@ async def test_a_batch_viber_accepted_is_not_resent_when_publishing_its_failures
     await until(lambda: harness.viber.received("broadcast_message") == 1)
     await until(_state_is(harness, event, "sent"))
     doc = await harness.batches.find_one({"_id": event.id})
-    assert len(doc["outbox"][0]["events"]) == 2  # recorded with the outcome, not yet published
+    # recorded with the outcome, not yet published: the accepted call's token, then the failures
+    assert [e["type"] for e in doc["outbox"][0]["events"]] == ["delivery.sent", "delivery.failed", "delivery.failed"]
+    sent = doc["outbox"][0]["events"][0]["data"]  # what lets the notifier count this mailing's deliveries
+    assert (sent["channel_message_id"], sent["outbound_event_id"]) == (doc["answer"]["message_token"], event.id)
+    assert (sent["receivers"], sent["failed"]) == (4, 2)
     # The broker redelivers the event (say its ack was lost): Viber is not called again.
     await harness.publish(event)
     await settle()
