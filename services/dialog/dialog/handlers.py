@@ -166,7 +166,7 @@ class InboundHandler:
         structlog.contextvars.bind_contextvars(resident_id=resident.id)
         directory = TrackingDirectory(self.repository)
         context = replace(self.context, directory=directory)
-        outcome = await respond(resident, to_incoming(data), context)
+        outcome = await respond(resident, replace(to_incoming(data), input_id=event.id), context)
         writer = Notice(data.channel, data.channel_user_id, outcome.resident.id, Reply(""))
         await self._commit(event, outcome, loaded, writer, link, directory)
 

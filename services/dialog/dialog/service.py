@@ -11,11 +11,14 @@ from chatbot_common.store import Inbox, Store
 from chatbot_common.topology import queue
 
 from .conversation.context import build_context
+from .events_handler import EventsHandler
 from .handlers import InboundHandler
+from .projections import Projections
 from .repository import ResidentRepository
 from .settings import DialogSettings
 
 INBOUND_QUEUE = "dialog.inbound"
+EVENTS_QUEUE = "dialog.events"
 #: The relay scans at start, soon after a publish failed, and at least this often.
 RELAY_SAFETY_SCAN = 30.0
 
@@ -26,12 +29,18 @@ def build(settings: DialogSettings, *, bus: Bus | None = None, store: Store | No
     outbox = Outbox(runtime.bus, runtime.store, "residents", grace=grace)
     repository = ResidentRepository(runtime.store, outbox)
     inbox = Inbox(runtime.store, "inbox", ttl=settings.inbox_ttl)
-    context = build_context(repository, data_dir=Path(settings.dialog_data_dir) if settings.dialog_data_dir else None)
+    projections = Projections(runtime.store)
+    context = build_context(repository, data_dir=Path(settings.dialog_data_dir) if settings.dialog_data_dir else None,
+                            records=projections)
     handler = InboundHandler(repository=repository, inbox=inbox, context=context)
+    events = EventsHandler(projections=projections, inbox=Inbox(runtime.store, "events_inbox", ttl=settings.inbox_ttl),
+                           inbound=handler, repository=repository, bus=runtime.bus)
 
     async def prepare() -> None:
         await repository.setup()
         await inbox.setup()
+        await projections.setup()
+        await events.inbox.setup()
 
     async def relay() -> None:
         # The outbox relay, also finishing follow-up tasks and interrupted moves.
@@ -40,5 +49,7 @@ def build(settings: DialogSettings, *, bus: Bus | None = None, store: Store | No
     runtime.on_prepare.append(prepare)
     spec = queue(INBOUND_QUEUE)
     runtime.subscribe(spec.name, list(spec.keys), handler, single_active=spec.single_active)
+    events_spec = queue(EVENTS_QUEUE)
+    runtime.subscribe(events_spec.name, list(events_spec.keys), events, single_active=events_spec.single_active)
     runtime.singleton("outbox-relay", relay)
     return runtime

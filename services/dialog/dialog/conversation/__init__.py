@@ -1,7 +1,17 @@
 """Pure conversation logic: registration, cabinet, profile, linked apps (see ``api``
 for the contract)."""
 
-from .api import Incoming, IncomingKind, Notice, Outcome, Reply, ResidentDirectory, SystemNotice, TextNotice
+from .api import (
+    Incoming,
+    IncomingKind,
+    Notice,
+    Outcome,
+    Reply,
+    ResidentDirectory,
+    SystemNotice,
+    TextNotice,
+    TicketRejectedNotice,
+)
 from .context import Context, QuestionAnswerer, build_context
 from .engine import notify, respond
 from .model import Address, Identity, LinkAttempts, LinkCode, Resident
@@ -22,6 +32,7 @@ __all__ = [
     "ResidentDirectory",
     "SystemNotice",
     "TextNotice",
+    "TicketRejectedNotice",
     "build_context",
     "notify",
     "respond",

@@ -103,7 +103,9 @@ def choose_settlement(turn: Turn, settlement_id: str) -> None:
 
 def back_from_settlement(turn: Turn) -> None:
     flow = _flow(turn)
-    if flow == "registration":
+    if flow == "ticket":
+        turn.go("t_location")
+    elif flow == "registration":
         turn.go("consent")
     elif flow == "primary":
         turn.go("profile")
@@ -182,7 +184,9 @@ def choose_typed_street(turn: Turn, text: str) -> None:
 
 
 def back_from_street(turn: Turn) -> None:
-    if _flow(turn) == "registration":
+    if _flow(turn) == "ticket":
+        turn.go("t_location")
+    elif _flow(turn) == "registration":
         turn.go("phone", keep=True)
     else:
         turn.go("settlement", keep=True)
@@ -250,6 +254,11 @@ def finish(turn: Turn, apartment: str | None) -> None:
         street_label=data.get("street_label"),
     )
     flow = _flow(turn)
+    if flow == "ticket":  # the place of a request, not one of the resident's addresses
+        from .tickets import set_address
+
+        set_address(turn, address, saved=False)
+        return
     if flow == "registration":
         resident.addresses = [address]
         turn.go("notify", keep=True)

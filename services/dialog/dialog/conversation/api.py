@@ -35,6 +35,9 @@ class Incoming:
     content: InboundContent | None = None  # kind=message
     display_name: str | None = None  # what the channel says; personal data
     channel: Channel = Channel.viber  # with channel_user_id: the identity that wrote (S7)
+    #: the input's event id: what the engine issues from it (a ticket id) is derived
+    #: from it, so a redelivered input issues the same ids
+    input_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,10 +91,21 @@ class TextNotice:
     params: Mapping[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TicketRejectedNotice:
+    """The contact center refused a request the resident sent (``ticket.rejected``):
+    its reason in a Ukrainian frame, and buttons to edit and resend the draft."""
+
+    ticket_id: str
+    service_name: str
+    reason: str | None = None
+    http_status: int = 400
+
+
 #: What can happen to a resident that is not their own message. Later issues add kinds
-#: (a ticket's status changed, an operator wrote, a survey arrived) to this union and a
-#: handler for each to ``engine.NOTICES``.
-SystemNotice = TextNotice
+#: (an operator wrote, a survey arrived) to this union and a handler for each to
+#: ``notices.HANDLERS``.
+SystemNotice = TextNotice | TicketRejectedNotice
 
 
 class ResidentDirectory(Protocol):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from chatbot_common.events import Button
 
-from . import codes, profile, registration, useful_info
+from . import codes, outages, profile, registration, tickets, useful_info
 from .api import Reply
 from .keyboards import button, grid, navigation, open_url
 from .turn import Answer, Step, Turn
@@ -32,11 +32,8 @@ GUEST_MENU = (
     (codes.MENU_LINKS, "menu.links"),
     (codes.MENU_REGISTER, "menu.register"),
 )
-#: Capabilities of later issues: tickets, outages, questions, chat, surveys.
+#: Capabilities of later issues: questions, chat, surveys.
 COMING_SOON = {
-    codes.MENU_NEW_TICKET: "soon.new_ticket",
-    codes.MENU_TICKETS: "soon.tickets",
-    codes.MENU_OUTAGES: "soon.outages",
     codes.MENU_QUESTION: "soon.question",
     codes.MENU_CHAT: "soon.chat",
     codes.MENU_SURVEYS: "soon.surveys",
@@ -59,7 +56,7 @@ async def no_local_codes(turn: Turn, answer: Answer) -> bool:
     return False
 
 
-def open_menu(turn: Turn, code: str) -> bool:
+async def open_menu(turn: Turn, code: str) -> bool:
     """A main-menu (or guest-menu) entry; ``False`` when it is not one."""
     registered = turn.resident.registered
     allowed = {c for c, _ in (MAIN_MENU if registered else GUEST_MENU)}
@@ -75,6 +72,12 @@ def open_menu(turn: Turn, code: str) -> bool:
         useful_info.show(turn, None)
     elif code == codes.MENU_PROFILE:
         profile.show(turn)
+    elif code == codes.MENU_NEW_TICKET:
+        tickets.start_new(turn)
+    elif code == codes.MENU_TICKETS:
+        tickets.show_list(turn)
+    elif code == codes.MENU_OUTAGES:
+        outages.show(turn)
     elif code == codes.MENU_LINKS:
         turn.go("links")
     elif code == codes.MENU_QUESTION and turn.ctx.questions is not None:

@@ -60,6 +60,39 @@ ADDRESS_ADD = "address:add"
 ADDRESS_EDIT = "address:edit:"  # + address id
 ADDRESS_REMOVE = "address:remove:"  # + address id
 
+# Requests (issue 7). ``ticket:show:`` and ``ticket:rate:`` are shared with the
+# notifier's notices and work from any screen of a registered resident.
+TICKET_SHOW = "ticket:show:"  # + ticket id: that request's details
+TICKET_RATE = "ticket:rate:"  # + ticket id + ":" + 1..5
+TICKET_GROUP = "tcat:g:"  # + group number: its categories
+TICKET_SERVICE = "tcat:s:"  # + service token (see tickets.service_token)
+EMERGENCY_YES = "temerg:yes"
+EMERGENCY_NO = "temerg:no"
+EMERGENCY_GO_ON = "temerg:go_on"  # after the emergency advice: continue the request
+DESCRIPTION_CUT = "tdesc:cut"  # keep the first 4000 characters of a too long text
+LOCATION_ADDRESS = "tloc:a:"  # + saved address id
+LOCATION_OTHER = "tloc:other"  # another address (street matching)
+LOCATION_PIN = "tloc:pin"  # the location-picker button (Viber sends a location)
+PHOTO_SKIP = "tphoto:skip"
+ATTR_VALUE = "tattr:v:"  # + value number
+ATTR_DONE = "tattr:done"  # multivaluelist: the choice is complete
+ATTR_SKIP = "tattr:skip"  # an optional question
+SUMMARY_SEND = "tsum:send"
+SUMMARY_EDIT = "tsum:edit"
+SUMMARY_CANCEL = "tsum:cancel"
+SUMMARY_FORCE = "tsum:force"  # send although a similar request is open
+EDIT_FIELD = "tedit:"  # + category | description | location | photo | attributes
+DRAFT_CONTINUE = "tdraft:continue"
+DRAFT_NEW = "tdraft:new"
+DRAFT_EDIT = "tdraft:edit:"  # + ticket id of a refused request: fix it
+DRAFT_RESEND = "tdraft:resend:"  # + ticket id of a refused request: send it again
+RATE_SKIP = "trate:skip"  # no comment
+RATE_REOPEN = "trate:reopen"
+RATE_KEEP = "trate:keep"
+
+# Outages (issue 8)
+OUTAGES_NOTIFY = "outages:notify"  # the notification setting, one tap from the screen
+
 _CODE = re.compile(r"^[a-z][a-z_]*:[a-z0-9_\-:]+$")
 
 

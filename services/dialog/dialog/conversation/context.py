@@ -19,6 +19,7 @@ from chatbot_common.events import utcnow
 from chatbot_common.directory import DEFAULT_DATA_DIR, CityData, load_city
 from .api import Reply, ResidentDirectory
 from .model import Resident, new_link_code
+from .records import MemoryRecords, Records
 
 
 class QuestionAnswerer(Protocol):
@@ -37,6 +38,8 @@ class Context:
     directory: ResidentDirectory
     city: CityData
     questions: QuestionAnswerer | None = None
+    #: the dialog's projections: service list, the resident's requests, outages
+    records: Records = field(default_factory=MemoryRecords)
     #: how many addresses a resident may keep for notifications (C1)
     max_addresses: int = 5
     #: settlements shown per page (Viber shows ≤ 24 buttons; we keep room for navigation)
@@ -53,8 +56,10 @@ def build_context(
     questions: QuestionAnswerer | None = None,
     clock: Callable[[], datetime] = utcnow,
     link_codes: Callable[[], str] = new_link_code,
+    records: Records | None = None,
 ) -> Context:
     """The engine's context; ``data_dir`` swaps all of a community's data files
     (default: Khmelnytskyi, packaged in ``chatbot_common/directory/data``)."""
     city = load_city(Path(data_dir).resolve() if data_dir else DEFAULT_DATA_DIR)
-    return Context(directory=directory, city=city, questions=questions, clock=clock, new_link_code=link_codes)
+    return Context(directory=directory, city=city, questions=questions, clock=clock, new_link_code=link_codes,
+                   records=records if records is not None else MemoryRecords())

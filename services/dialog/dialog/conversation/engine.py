@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from chatbot_common.events import MessageKind
 
-from . import cabinet, codes, linking, notices, profile, registration, useful_info
+from . import cabinet, codes, linking, notices, outages, profile, registration, tickets, useful_info
 from .api import Incoming, IncomingKind, Outcome, SystemNotice
 from .context import Context
 from .model import Identity, Resident
@@ -32,6 +32,7 @@ async def respond(resident: Resident, incoming: Incoming, ctx: Context) -> Outco
     now = ctx.clock()
     linking.tidy(resident, now)
     turn = Turn(resident, ctx, identity, baseline, STEPS)
+    turn.input_id = incoming.input_id
     if incoming.kind == IncomingKind.unsubscribed:
         identity.subscribed = False  # no reply: the resident can no longer receive it
         return turn.outcome()
@@ -58,6 +59,7 @@ async def notify(resident: Resident, notice: SystemNotice, ctx: Context) -> Outc
     if handler is None:
         raise TypeError(f"no handler for the system notice {type(notice).__name__}")
     turn = Turn(resident, ctx, identity, snapshot(resident), STEPS)
+    await tickets.preload(turn, None)
     await handler(turn, notice)
     return turn.outcome(replies_as_notices=True)
 
@@ -116,9 +118,12 @@ async def _message(turn: Turn, answer: Answer) -> None:
     if step is None or turn.step == "new":
         _restart(turn)
         return
-    if answer.code and _navigate(turn, answer.code):
+    await tickets.preload(turn, answer.code)
+    if answer.code and await _navigate(turn, answer.code):
         return
-    if answer.kind not in (MessageKind.text, MessageKind.contact):
+    if answer.kind in step.accepts:
+        await step.answer(turn, answer)
+    elif answer.kind not in (MessageKind.text, MessageKind.contact):
         turn.note("errors.not_text")
         turn.ask()
     elif answer.kind == MessageKind.contact and not step.accepts_contact:
@@ -136,7 +141,7 @@ async def _message(turn: Turn, answer: Answer) -> None:
         await step.answer(turn, answer)
 
 
-def _navigate(turn: Turn, code: str) -> bool:
+async def _navigate(turn: Turn, code: str) -> bool:
     """Codes that work from any screen; ``False`` leaves the code to the current step."""
     mode = _mode(turn)
     if code == codes.START or (code == codes.HOME and mode != "registration"):
@@ -148,14 +153,15 @@ def _navigate(turn: Turn, code: str) -> bool:
             return True
         return False
     if code.startswith("menu:"):
-        return cabinet.open_menu(turn, code)
+        return await cabinet.open_menu(turn, code)
     if code.startswith(codes.INFO):
         return useful_info.open_section(turn, code)
     if code.startswith(codes.LINK):
         turn.go("links")
         return True
     if mode == "registered":
-        return profile.open_entry(turn, code) or linking.open_unlink(turn, code)
+        return (profile.open_entry(turn, code) or linking.open_unlink(turn, code)
+                or await tickets.open_code(turn, code) or outages.open_code(turn, code))
     if code.startswith("profile:"):
         turn.note("guest.register_needed")
         turn.go("guest")

@@ -127,6 +127,13 @@ class Resident(BaseModel):
     link_code: LinkCode | None = None
     #: S7: wrong codes typed from this record's app
     link_attempts: LinkAttempts = Field(default_factory=LinkAttempts)
+    #: the request being written (issue 7, ``tickets``): survives leaving the bot
+    ticket_draft: dict[str, Any] | None = None
+    #: drafts of the last requests sent, by ticket id: a request the contact center
+    #: refused is restored from here to be fixed and sent again (``tickets``)
+    sent_drafts: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: tickets this resident rated (the projection learns it a moment later)
+    rated_tickets: list[str] = Field(default_factory=list)
 
     def identity(self, channel: Channel, channel_user_id: str) -> Identity | None:
         return next(

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .api import TextNotice
-from .keyboards import navigation
+from . import codes
+from .api import TextNotice, TicketRejectedNotice
+from .keyboards import button, navigation, short
 from .turn import Turn
 
 
@@ -24,6 +25,23 @@ async def text(turn: Turn, notice: TextNotice) -> None:
     turn.say(turn.t(notice.key, **notice.params), navigation(turn.t, back=False))
 
 
+async def ticket_rejected(turn: Turn, notice: TicketRejectedNotice) -> None:
+    """The contact center refused the resident's request: its reason (as it wrote it,
+    in a Ukrainian frame) and buttons to fix and resend the kept draft."""
+    t = turn.t
+    reason = short(notice.reason, 1000) if notice.reason else t("tickets.rejected_no_reason")
+    text = t("tickets.rejected", category=notice.service_name, reason=reason)
+    buttons = []
+    if notice.ticket_id in turn.resident.sent_drafts:
+        buttons = [button(t("tickets.button_fix"), f"{codes.DRAFT_EDIT}{notice.ticket_id}", 3),
+                   button(t("tickets.button_resend"), f"{codes.DRAFT_RESEND}{notice.ticket_id}", 3)]
+    else:
+        text += "\n\n" + t("tickets.rejected_new")
+        buttons = [button(t("menu.new_ticket"), codes.MENU_NEW_TICKET)]
+    turn.say(text, [*buttons, *navigation(t, back=False)])
+
+
 HANDLERS: dict[type, Callable[[Turn, Any], Awaitable[None]]] = {
     TextNotice: text,
+    TicketRejectedNotice: ticket_rejected,
 }

@@ -169,7 +169,7 @@ async def answer_notify(turn: Turn, answer: Answer) -> bool:
     resident.notify = NotifyScope(scope)
     if resident.registered:
         turn.note("profile.saved")
-        turn.go("profile")
+        turn.go("outages" if turn.data.get("back_to") == "outages" else "profile")
         return True
     resident.registered = True
     resident.registered_at = turn.ctx.clock()
@@ -180,7 +180,7 @@ async def answer_notify(turn: Turn, answer: Answer) -> bool:
 
 def back_from_notify(turn: Turn) -> None:
     if turn.resident.registered:
-        turn.go("profile")
+        turn.go("outages" if turn.data.get("back_to") == "outages" else "profile")
     else:
         turn.go("apartment", keep=True)
 

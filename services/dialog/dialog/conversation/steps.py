@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import address, cabinet, linking, profile, registration, useful_info
+from . import address, cabinet, linking, outages, profile, registration, tickets, useful_info
 from .turn import Step
 
 
@@ -28,4 +28,6 @@ STEPS: dict[str, Step] = index(
     useful_info.STEPS,
     profile.STEPS,
     linking.STEPS,
+    tickets.STEPS,
+    outages.STEPS,
 )

@@ -31,6 +31,9 @@ class Answer:
     text: str = ""
     code: str | None = None
     phone: str | None = None
+    lat: float | None = None  # a location pin
+    lon: float | None = None
+    media_url: str | None = None  # a picture
 
     @classmethod
     def read(cls, content: InboundContent | None) -> Answer:
@@ -41,7 +44,9 @@ class Answer:
             return cls(MessageKind.text, text, code=text if codes.is_code(text) else None)
         if content.kind == MessageKind.contact:
             return cls(MessageKind.contact, phone=content.phone or "")
-        return cls(content.kind)
+        if content.kind == MessageKind.location:
+            return cls(MessageKind.location, lat=content.lat, lon=content.lon)
+        return cls(content.kind, media_url=content.media_url)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,8 @@ class Step:
     back: Callable[[Turn], None] | None = None
     screen: bool = False
     accepts_contact: bool = False
+    #: other kinds of message the step takes as an answer (a location pin, a picture)
+    accepts: frozenset[MessageKind] = frozenset()
 
 
 class Turn:
@@ -89,6 +96,14 @@ class Turn:
         self.consumed_link_code: str | None = None
         self.released: list[Identity] = []
         self.notices: list[Notice] = []
+        #: the input's event id (``Incoming.input_id``): ids issued from it are derived
+        self.input_id: str | None = None
+        #: projections read for this turn (``tickets.preload``)
+        self.services: list | None = None
+        self.tickets: list = []
+        self.outages: list = []
+        #: domain events this turn publishes besides the resident's (a request sent)
+        self.events: list = []
         self._notes: list[str] = []
 
     @property
@@ -139,7 +154,7 @@ class Turn:
         notice), so what the turn said goes to ``identity`` as notices, first."""
         if self._notes:  # a handler noted something but asked nothing: still say it
             self.say("")
-        events = resident_events(self.baseline, self.resident, forgotten=self.forget)
+        events = [*self.events, *resident_events(self.baseline, self.resident, forgotten=self.forget)]
         replies, notices = self.replies, self.notices
         if replies_as_notices:
             said = [Notice(self.identity.channel, self.identity.channel_user_id, self.resident.id, r) for r in replies]

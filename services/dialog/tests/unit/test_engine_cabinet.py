@@ -31,9 +31,6 @@ async def test_main_menu_has_the_entries_of_the_cabinet_in_order(resident_chat):
 @pytest.mark.parametrize(
     ("code", "key"),
     [
-        ("menu:new_ticket", "soon.new_ticket"),
-        ("menu:tickets", "soon.tickets"),
-        ("menu:outages", "soon.outages"),
         ("menu:question", "soon.question"),
         ("menu:chat", "soon.chat"),
         ("menu:surveys", "soon.surveys"),

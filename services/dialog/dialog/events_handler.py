@@ -1,0 +1,80 @@
+"""The dialog's second consumer: ``dialog.events`` (``ticket.*``, ``contactcenter.services``,
+``outage.*``, ``audience.resync_requested``).
+
+- Every event updates the dialog's own projections (``projections``), idempotently.
+- ``ticket.rejected`` also tells the resident (an answer to their own action) through
+  ``InboundHandler.notify`` with an input id derived from the event: once, whatever the
+  redeliveries.
+- ``audience.resync_requested`` publishes ``resident.updated`` for every registered
+  resident (or the listed ones), each with an id derived from the request's id and the
+  resident, so the notifier can rebuild its audience; a repeat republishes the same ids
+  (its inbox drops them).
+
+The inbox remembers an event only after all of that succeeded: a crash midway makes the
+broker redeliver it, and each step is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from chatbot_common.bus import Bus
+from chatbot_common.events import (
+    AudienceResyncRequested,
+    CloudEvent,
+    ResidentUpdated,
+    TicketRejected,
+    derived_id,
+    make_event,
+)
+from chatbot_common.store import Inbox
+
+from .conversation.api import TicketRejectedNotice
+from .conversation.model import Resident
+from .conversation.snapshots import snapshot
+from .handlers import SOURCE, InboundHandler
+from .projections import Projections
+from .repository import ResidentRepository
+
+log = structlog.get_logger("dialog.events")
+
+
+class EventsHandler:
+    def __init__(self, *, projections: Projections, inbox: Inbox, inbound: InboundHandler,
+                 repository: ResidentRepository, bus: Bus) -> None:
+        self.projections = projections
+        self.inbox = inbox
+        self.inbound = inbound
+        self.repository = repository
+        self.bus = bus
+
+    async def __call__(self, event: CloudEvent) -> None:
+        if await self.inbox.seen(event.id):
+            return
+        data = event.payload()
+        if isinstance(data, AudienceResyncRequested):
+            count = await self.resync(event, data)
+            log.info("dialog.resync", requested_by=data.requested_by, residents=count)
+        else:
+            await self.projections.apply(event.id, data)
+            if isinstance(data, TicketRejected):
+                notice = TicketRejectedNotice(ticket_id=data.ticket_id, service_name=data.service_name,
+                                              reason=data.reason, http_status=data.http_status)
+                await self.inbound.notify(derived_id(event.id, "rejected"), data.resident_id, notice,
+                                          correlationid=event.correlationid)
+        await self.inbox.remember(event.id)
+
+    async def resync(self, event: CloudEvent, request: AudienceResyncRequested) -> int:
+        query: dict = {"deleted": {"$ne": True}, "resident.registered": True}
+        if request.resident_ids:
+            query["_id"] = {"$in": list(request.resident_ids)}
+        count = 0
+        async for doc in self.repository.residents.find(query, {"resident": 1}):
+            if not doc.get("resident"):
+                continue
+            resident = Resident.model_validate(doc["resident"])
+            update = ResidentUpdated(**snapshot(resident))
+            await self.bus.publish(make_event(update, source=SOURCE, id=derived_id(event.id, "resync", resident.id),
+                                              correlationid=event.correlationid))
+            count += 1
+        return count
