@@ -1,0 +1,379 @@
+"""Mailings: one text to many residents, once each, through the outbox; and their
+delivery figures.
+
+A mailing is a **job** (collection ``jobs``, ``_id`` = a deterministic job id, e.g.
+``derived_id(outage_id, revision, change)``) and its **chunks** (collection
+``mail_chunks``, ``_id`` = ``<job id>:<n>``). A chunk holds the resident ids it covers
+(``rids``, sorted), the outbound batch ids it carries (``events``) and, in the same
+insert, an outbox entry (``chatbot_common.outbox``) with those outbound events — at
+most ``NOTIFIER_CHUNK_BATCHES`` batches of ≤ 300 receivers, so a 300 000 mailing is
+40 documents of well under 16 MB each (MongoDB's document limit).
+
+Planning (:meth:`Mailer.run`):
+
+1. the job document is inserted once (its text fixed at that moment, ``state:
+   planning``);
+2. the chunks already stored are read; the audience is computed and every resident
+   already in a stored chunk is left out; the rest is cut into new chunks, batch ids
+   ``derived_id(job id, "batch", n)`` continuing the numbering (the ids
+   ``events.split_receivers`` gives), each chunk ONE insert with its outbox entry;
+3. the job becomes ``ready`` (targeted and unreachable counted);
+4. the chunks' outbox entries are published (a few chunks at once), each entry pulled
+   only after all its events were confirmed (``Outbox.flush``).
+
+A crash anywhere leaves a state the redelivered input (or, for step 4, the outbox
+relay) completes: a stored chunk is never rebuilt, so no resident lands in two batches;
+a resident not yet in a chunk is planned on the next run, so none is missed; a batch
+published twice has the same event id, and the gateway never sends an event id twice.
+
+Delivery figures (:class:`Figures`) are kept per chunk, each update one conditional
+write on the chunk, so a redelivered ``delivery.*`` event counts once and a resident's
+``delivered``/``seen`` once each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from pymongo.errors import DuplicateKeyError
+
+from chatbot_common.bus import Bus, PublishError
+from chatbot_common.events import (
+    MAX_RECEIVERS,
+    Button,
+    CloudEvent,
+    DeliveryDelivered,
+    DeliveryFailed,
+    DeliverySeen,
+    DeliverySent,
+    Lane,
+    MailingProgress,
+    OutboundMessage,
+    derived_id,
+    make_event,
+    utcnow,
+)
+from chatbot_common.outbox import FIELD as OUTBOX
+from chatbot_common.outbox import Outbox, entry
+from chatbot_common.store import Store
+
+log = structlog.get_logger("notifier.mailings")
+SOURCE = "/notifier"
+JOBS = "jobs"
+CHUNKS = "mail_chunks"
+TOKENS = "mail_tokens"
+EARLY = "mail_early_receipts"
+#: Viber statuses that mean the resident cannot be reached (not subscribed, no Viber)
+UNREACHABLE_STATUSES = frozenset({5, 6})
+#: a receipt for a message token not known yet waits this long for its ``delivery.sent``
+EARLY_RECEIPT_TTL = timedelta(hours=1)
+
+Recipients = Sequence[tuple[str, str | None]]  # (resident id, receiver or None), sorted
+
+
+def chunk_id(job_id: str, n: int) -> str:
+    return f"{job_id}:{n:05d}"
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    subject: str  # MailingProgress.subject
+    subject_id: str
+    kind: str  # published / reminder / end_moved / resolved / cancelled …
+    text: str
+    buttons: tuple[Button, ...] = ()
+    lane: Lane = Lane.bulk
+
+
+class Mailer:
+    def __init__(self, bus: Bus, store: Store, *, chunk_batches: int = 25, concurrency: int = 4,
+                 grace: float = 5.0) -> None:
+        self.bus = bus
+        self.jobs = store[JOBS]
+        self.chunks = store[CHUNKS]
+        self.outbox = Outbox(bus, store, CHUNKS, grace=grace)
+        self.chunk_batches = chunk_batches
+        self.concurrency = concurrency
+        #: jobs whose figures changed here since they were last published
+        self.dirty: set[str] = set()
+
+    async def setup(self) -> None:
+        await self.outbox.setup()
+        await self.chunks.create_index("job_id")
+        await self.chunks.create_index([("subject_id", 1), ("kind", 1)])
+        await self.chunks.create_index("events")
+        await self.jobs.create_index("state")
+
+    # ------------------------------------------------------------------ planning
+
+    async def run(self, job: Job, audience: Callable[[], Awaitable[Recipients]]) -> dict[str, Any]:
+        """Plan (or finish planning) and publish one mailing; idempotent."""
+        doc = await self._job(job)
+        if doc["state"] == "planning":
+            doc = await self._plan(job, doc, await audience())
+        await self.publish(job.job_id)
+        return doc
+
+    async def _job(self, job: Job) -> dict[str, Any]:
+        doc = await self.jobs.find_one({"_id": job.job_id})
+        if doc is not None:
+            return doc
+        doc = {
+            "_id": job.job_id, "subject": job.subject, "subject_id": job.subject_id, "kind": job.kind,
+            "text": job.text, "buttons": [b.model_dump(mode="json") for b in job.buttons], "lane": job.lane.value,
+            "state": "planning", "created_at": utcnow(), "done": False,
+        }
+        try:
+            await self.jobs.insert_one(doc)
+        except DuplicateKeyError:
+            doc = await self.jobs.find_one({"_id": job.job_id})
+        return doc
+
+    async def _plan(self, job: Job, doc: dict[str, Any], recipients: Recipients) -> dict[str, Any]:
+        job_id = job.job_id
+        planned: set[str] = set()
+        next_chunk = next_batch = 0
+        async for chunk in self.chunks.find({"job_id": job_id}, {"rids": 1, "n": 1, "batches": 1}):
+            planned.update(chunk["rids"])
+            next_chunk = max(next_chunk, chunk["n"] + 1)
+            next_batch += chunk["batches"]
+        # The text and buttons stored with the job: a resumed run sends the same message.
+        text = doc["text"]
+        buttons = [Button.model_validate(b) for b in doc.get("buttons") or []]
+        lane = Lane(doc.get("lane", Lane.bulk.value))
+        per_chunk = self.chunk_batches * MAX_RECEIVERS
+        seen_receivers: set[str] = set()
+        todo: list[tuple[str, str | None]] = []
+        for rid, receiver in recipients:
+            if rid in planned:
+                continue
+            if receiver is not None:
+                if receiver in seen_receivers:
+                    receiver = None  # one Viber user, two resident ids: never twice
+                else:
+                    seen_receivers.add(receiver)
+            todo.append((rid, receiver))
+        for start in range(0, len(todo), per_chunk):
+            part = todo[start:start + per_chunk]
+            reachable = [(rid, r) for rid, r in part if r is not None]
+            events: list[CloudEvent] = []
+            for b in range(0, len(reachable), MAX_RECEIVERS):
+                batch = reachable[b:b + MAX_RECEIVERS]
+                message = OutboundMessage(lane=lane, receivers=[r for _, r in batch],
+                                          resident_ids=[rid for rid, _ in batch], text=text, buttons=buttons)
+                events.append(make_event(message, source=SOURCE, id=derived_id(job_id, "batch", next_batch),
+                                         correlationid=job_id))
+                next_batch += 1
+            cid = chunk_id(job_id, next_chunk)
+            chunk_doc: dict[str, Any] = {
+                "_id": cid, "job_id": job_id, "subject_id": job.subject_id, "kind": doc["kind"], "n": next_chunk,
+                "rids": [rid for rid, _ in part], "events": [e.id for e in events], "batches": len(events),
+                "receivers": len(reachable), "unreachable": len(part) - len(reachable),
+                "sent": 0, "failed": 0, "unreachable_channel": 0, "delivered": 0, "seen": 0,
+                "sent_events": [], "failed_users": [], "delivered_users": [], "seen_users": [],
+            }
+            if events:
+                chunk_doc[OUTBOX] = [entry(cid, events)]
+            try:
+                await self.chunks.insert_one(chunk_doc)
+            except DuplicateKeyError:
+                raise RuntimeError(f"chunk {cid} planned twice at once; the input runs again") from None
+            next_chunk += 1
+        totals = await self._planned_totals(job_id)
+        update = {"state": "ready", "targeted": totals["targeted"], "unreachable": totals["unreachable"],
+                  "receivers": totals["receivers"], "batches": totals["batches"], "ready_at": utcnow()}
+        await self.jobs.update_one({"_id": job_id, "state": "planning"}, {"$set": update})
+        self.dirty.add(job_id)
+        log.info("mailing.planned", job=job_id, kind=doc["kind"], **totals)
+        return {**doc, **update}
+
+    async def _planned_totals(self, job_id: str) -> dict[str, int]:
+        totals = {"targeted": 0, "unreachable": 0, "receivers": 0, "batches": 0, "chunks": 0}
+        async for c in self.chunks.find({"job_id": job_id}, {"rids": 1, "unreachable": 1, "receivers": 1, "batches": 1}):
+            totals["targeted"] += len(c["rids"])
+            totals["unreachable"] += c["unreachable"]
+            totals["receivers"] += c["receivers"]
+            totals["batches"] += c["batches"]
+            totals["chunks"] += 1
+        return totals
+
+    async def publish(self, job_id: str) -> bool:
+        """Publish the job's pending chunks, a few at once; ``True`` when none is left."""
+        pending = [c async for c in self.chunks.find({"job_id": job_id, f"{OUTBOX}.0": {"$exists": True}},
+                                                     {OUTBOX: 1})]
+        if not pending:
+            return True
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(chunk: dict[str, Any]) -> bool:
+            async with gate:
+                return await self.outbox.flush(chunk["_id"], chunk[OUTBOX])
+
+        results = await asyncio.gather(*(one(c) for c in pending))
+        return all(results)
+
+    async def notified(self, subject_id: str, kinds: Sequence[str]) -> set[str]:
+        """Resident ids earlier mailings of ``kinds`` about ``subject_id`` covered."""
+        rids: set[str] = set()
+        async for c in self.chunks.find({"subject_id": subject_id, "kind": {"$in": list(kinds)}}, {"rids": 1}):
+            rids.update(c["rids"])
+        return rids
+
+    async def relay(self, safety_scan: float = 30.0) -> None:
+        await self.outbox.relay(safety_scan)
+
+
+class Figures:
+    """Delivery figures per mailing from ``delivery.*`` events, and their publication
+    as ``mailing.progress`` at a bounded rate."""
+
+    def __init__(self, bus: Bus, store: Store, mailer: Mailer) -> None:
+        self.bus = bus
+        self.mailer = mailer
+        self.jobs = mailer.jobs
+        self.chunks = mailer.chunks
+        self.tokens = store[TOKENS]
+        self.early = store[EARLY]
+
+    async def setup(self) -> None:
+        await self.early.create_index("at", expireAfterSeconds=int(EARLY_RECEIPT_TTL.total_seconds()))
+        await self.early.create_index("token")
+
+    async def handle(self, event: CloudEvent) -> None:
+        data = event.payload()
+        if isinstance(data, DeliverySent):
+            await self._sent(data)
+        elif isinstance(data, DeliveryFailed):
+            await self._failed(data)
+        elif isinstance(data, DeliveryDelivered | DeliverySeen):
+            await self._receipt(data, "seen" if isinstance(data, DeliverySeen) else "delivered", event.id)
+
+    async def _chunk_of_event(self, outbound_event_id: str) -> dict[str, Any] | None:
+        return await self.chunks.find_one({"events": outbound_event_id}, {"_id": 1, "job_id": 1})
+
+    async def _sent(self, data: DeliverySent) -> None:
+        chunk = await self._chunk_of_event(data.outbound_event_id)
+        if chunk is None:
+            return  # not a mailing batch (a reply, a ticket notice)
+        await self.tokens.update_one({"_id": data.channel_message_id},
+                                     {"$set": {"chunk": chunk["_id"], "job_id": chunk["job_id"]}}, upsert=True)
+        result = await self.chunks.update_one(
+            {"_id": chunk["_id"], "sent_events": {"$ne": data.outbound_event_id}},
+            {"$push": {"sent_events": data.outbound_event_id}, "$inc": {"sent": data.receivers - data.failed}},
+        )
+        if result.modified_count:
+            self.mailer.dirty.add(chunk["job_id"])
+        # receipts that arrived before this event
+        async for early in self.early.find({"token": data.channel_message_id}):
+            await self._count(chunk, early["kind"], early["user"])
+            await self.early.delete_one({"_id": early["_id"]})
+
+    async def _failed(self, data: DeliveryFailed) -> None:
+        chunk = None
+        after_acceptance = False
+        if data.outbound_event_id:
+            chunk = await self._chunk_of_event(data.outbound_event_id)
+        elif data.channel_message_id:
+            token = await self.tokens.find_one({"_id": data.channel_message_id})
+            if token is not None:
+                chunk = {"_id": token["chunk"], "job_id": token["job_id"]}
+                after_acceptance = True  # Viber had accepted it: counted as sent, now failed
+        if chunk is None:
+            return
+        field = "unreachable_channel" if data.status_code in UNREACHABLE_STATUSES else "failed"
+        inc: dict[str, int] = {field: 1}
+        if after_acceptance:
+            inc["sent"] = -1
+        result = await self.chunks.update_one(
+            {"_id": chunk["_id"], "failed_users": {"$ne": data.channel_user_id}},
+            {"$push": {"failed_users": data.channel_user_id}, "$inc": inc},
+        )
+        if result.modified_count:
+            self.mailer.dirty.add(chunk["job_id"])
+
+    async def _receipt(self, data: DeliveryDelivered | DeliverySeen, kind: str, event_id: str) -> None:
+        token = await self.tokens.find_one({"_id": data.channel_message_id})
+        if token is None:
+            # Most are receipts of replies; a mailing's may overtake its delivery.sent.
+            await self.early.update_one(
+                {"_id": event_id},
+                {"$set": {"token": data.channel_message_id, "kind": kind, "user": data.channel_user_id,
+                          "at": utcnow()}},
+                upsert=True,
+            )
+            return
+        chunk = {"_id": token["chunk"], "job_id": token["job_id"]}
+        await self._count(chunk, kind, data.channel_user_id)
+
+    async def _count(self, chunk: dict[str, Any], kind: str, user: str) -> None:
+        kinds = ["delivered", "seen"] if kind == "seen" else ["delivered"]  # seen implies delivered
+        for k in kinds:
+            result = await self.chunks.update_one(
+                {"_id": chunk["_id"], f"{k}_users": {"$ne": user}},
+                {"$push": {f"{k}_users": user}, "$inc": {k: 1}},
+            )
+            if result.modified_count:
+                self.mailer.dirty.add(chunk["job_id"])
+
+    # ------------------------------------------------------------------ progress
+
+    async def totals(self, job_id: str) -> dict[str, Any] | None:
+        job = await self.jobs.find_one({"_id": job_id})
+        if job is None or job["state"] == "planning":
+            return None
+        figures = {"sent": 0, "failed": 0, "delivered": 0, "seen": 0, "unreachable": 0}
+        queued = viber_unreachable = 0
+        async for c in self.chunks.find({"job_id": job_id}, {
+                "sent": 1, "failed": 1, "delivered": 1, "seen": 1, "unreachable": 1, "unreachable_channel": 1,
+                "receivers": 1}):
+            figures["sent"] += c["sent"]
+            figures["failed"] += c["failed"]
+            figures["delivered"] += c["delivered"]
+            figures["seen"] += c["seen"]
+            figures["unreachable"] += c["unreachable"] + c["unreachable_channel"]
+            viber_unreachable += c["unreachable_channel"]
+            queued += c["receivers"]
+        # done: every receiver queued has an outcome (accepted, failed or unreachable)
+        done = figures["sent"] + figures["failed"] + viber_unreachable >= queued
+        return {"job": job, "targeted": job.get("targeted", 0), "done": done, **figures}
+
+    async def progress(self, job_id: str) -> MailingProgress | None:
+        totals = await self.totals(job_id)
+        if totals is None:
+            return None
+        job = totals.pop("job")
+        progress = MailingProgress(mailing_id=job_id, subject=job["subject"], subject_id=job["subject_id"],
+                                   at=utcnow(), **totals)
+        await self.bus.publish(make_event(progress, source=SOURCE, correlationid=job_id))
+        if progress.done and not job.get("done"):
+            await self.jobs.update_one({"_id": job_id}, {"$set": {"done": True, "state": "done", "done_at": utcnow()}})
+            log.info("mailing.done", job=job_id, targeted=progress.targeted, sent=progress.sent,
+                     failed=progress.failed, unreachable=progress.unreachable)
+        return progress
+
+    async def publish_dirty(self) -> int:
+        dirty, self.mailer.dirty = self.mailer.dirty, set()
+        published = 0
+        for job_id in sorted(dirty):
+            try:
+                if await self.progress(job_id) is not None:
+                    published += 1
+            except PublishError as exc:
+                self.mailer.dirty.add(job_id)
+                log.warning("mailing.progress_not_published", job=job_id, error=str(exc)[:200])
+        return published
+
+    async def reporter(self, every: float) -> None:
+        """Background job: publish changed figures at most every ``every`` seconds;
+        at start, those of every mailing not done yet."""
+        async for job in self.jobs.find({"done": False}, {"_id": 1}):
+            self.mailer.dirty.add(job["_id"])
+        while True:
+            await self.publish_dirty()
+            await asyncio.sleep(every)
