@@ -1,0 +1,88 @@
+"""Wiring of the admin service: the staff REST API under /api/v1 (issue 8), its
+consumers (mailing progress, outages imported from the contact center) and the relay."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from chatbot_common.bus import Bus
+from chatbot_common.directory import load_city
+from chatbot_common.events import CloudEvent, MailingProgress, OutageSnapshot
+from chatbot_common.outbox import Outbox
+from chatbot_common.runner import ServiceRuntime
+from chatbot_common.store import Store
+from chatbot_common.topology import queue
+
+from .api import bearer_token, build_api
+from .audit import AuditLog
+from .http import Api
+from .openapi import document
+from .outages import COLLECTION, OutageRepository
+from .settings import AdminSettings
+from .staff import COLLECTION as STAFF, Staff, StaffRepository
+
+log = structlog.get_logger("admin")
+#: The relay scans at start, soon after a publish failed, and at least this often.
+RELAY_SAFETY_SCAN = 30.0
+OUTAGES_QUEUE = "admin.outages"
+MAILINGS_QUEUE = "admin.mailings"
+#: what tests and the panel (issue 9) reach through ``runtime.app``
+API = web.AppKey("admin.api", Api)
+STAFF_REPOSITORY = web.AppKey("admin.staff", StaffRepository)
+OUTAGE_REPOSITORY = web.AppKey("admin.outages", OutageRepository)
+
+
+def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
+    runtime = ServiceRuntime("admin", settings, port=settings.admin_port, bus=bus, store=store)
+    grace = settings.outbox_relay_seconds
+    city = load_city(Path(settings.admin_data_dir)) if settings.admin_data_dir else load_city()
+    audit_log = AuditLog(runtime.store)
+    outbox = Outbox(runtime.bus, runtime.store, COLLECTION, grace=grace)
+    outages = OutageRepository(runtime.store, outbox, audit_log)
+    staff = StaffRepository(runtime.store, audit_log, token_ttl=settings.admin_token_ttl_seconds,
+                            attempts=settings.admin_login_attempts, window=settings.admin_login_window_seconds)
+
+    @cache
+    def openapi() -> dict:
+        return document(api)
+
+    api = build_api(staff=staff, outages=outages, audit_log=audit_log, city=city, openapi=openapi)
+
+    async def authenticate(request: web.Request) -> Staff:
+        return await staff.authenticate(bearer_token(request))
+
+    api.mount(runtime.app, authenticate)
+    runtime.app[API] = api
+    runtime.app[STAFF_REPOSITORY] = staff
+    runtime.app[OUTAGE_REPOSITORY] = outages
+
+    async def prepare() -> None:
+        await audit_log.setup(COLLECTION, STAFF)
+        await staff.setup()
+        await outages.setup()
+        password = settings.admin_bootstrap_password.get_secret_value() if settings.admin_bootstrap_password else None
+        await staff.bootstrap(settings.admin_bootstrap_email, password)
+
+    async def on_outage(event: CloudEvent) -> None:
+        data = event.payload()
+        if isinstance(data, OutageSnapshot) and data.source != "admin":
+            await outages.import_external(data)  # our own events: already in the store
+
+    async def on_mailing(event: CloudEvent) -> None:
+        data = event.payload()
+        if isinstance(data, MailingProgress) and data.subject == "outage":
+            await outages.record_progress(data)
+
+    async def relay() -> None:
+        await outbox.relay(RELAY_SAFETY_SCAN, scan=lambda: outages.relay_once(grace))
+
+    runtime.on_prepare.append(prepare)
+    for name, handler in ((OUTAGES_QUEUE, on_outage), (MAILINGS_QUEUE, on_mailing)):
+        spec = queue(name)
+        runtime.subscribe(spec.name, list(spec.keys), handler, single_active=spec.single_active)
+    runtime.singleton("outbox-relay", relay)
+    return runtime

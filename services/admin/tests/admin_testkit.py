@@ -1,0 +1,76 @@
+"""Helpers of the admin service's tests: an HTTP client that logs in, the service's
+settings for tests, and what the ``admin`` fixture (conftest.py) hands a test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from pydantic import SecretStr
+
+from admin.settings import AdminSettings
+from chatbot_common.events import CloudEvent
+
+ADMIN_EMAIL = "root@example.org"
+ADMIN_PASSWORD = "correct horse battery"
+
+
+class Client:
+    """JSON calls to the running service; ``token`` is sent as a bearer token."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str, token: str | None = None) -> None:
+        self.session = session
+        self.base = base
+        self.token = token
+
+    async def call(self, method: str, path: str, json: Any = None, *, token: str | None = None,
+                   headers: dict[str, str] | None = None, data: bytes | None = None) -> tuple[int, Any]:
+        headers = dict(headers or {})
+        bearer = token if token is not None else self.token
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        async with self.session.request(method, self.base + path, json=json, data=data, headers=headers) as resp:
+            body = await resp.json() if resp.content_type == "application/json" else await resp.text()
+            return resp.status, body
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.call("GET", path, **kw)
+
+    async def post(self, path: str, json: Any = None, **kw: Any) -> tuple[int, Any]:
+        return await self.call("POST", path, json, **kw)
+
+    async def patch(self, path: str, json: Any = None, **kw: Any) -> tuple[int, Any]:
+        return await self.call("PATCH", path, json, **kw)
+
+    async def login(self, email: str, password: str) -> str:
+        status, body = await self.post("/api/v1/auth/token", {"email": email, "password": password}, token="")
+        assert status == 200, body
+        return body["access_token"]
+
+    async def as_role(self, role: str, email: str | None = None) -> Client:
+        """A client logged in as a new account with ``role`` (created by this admin)."""
+        email = email or f"{role}@example.org"
+        status, body = await self.post("/api/v1/staff", {"email": email, "password": "password-" + role,
+                                                          "role": role})
+        assert status == 201, body
+        return Client(self.session, self.base, await self.login(email, "password-" + role))
+
+
+class Admin:
+    def __init__(self, runtime: Any, client: Client, events: list[CloudEvent], bus_url: str) -> None:
+        self.runtime = runtime
+        self.client = client
+        self.events = events
+        self.bus_url = bus_url
+
+    def of_type(self, prefix: str) -> list[CloudEvent]:
+        return [e for e in self.events if e.type.startswith(prefix)]
+
+
+def settings(**overrides: Any) -> AdminSettings:
+    values: dict[str, Any] = dict(admin_port=0, outbox_relay_seconds=0.3, admin_bootstrap_email=ADMIN_EMAIL,
+                                  admin_bootstrap_password=SecretStr(ADMIN_PASSWORD))
+    values.update(overrides)
+    return AdminSettings(**values)
+
+
