@@ -31,6 +31,8 @@ from .settings import ContactCenterSyncSettings
 from .sync import CONFIGURED, Clock, TicketSync
 
 TICKETS_QUEUE = "contactcenter.tickets"
+#: the service's TicketSync on ``runtime.app`` (tests and tools reach it through this key)
+SYNC_KEY = web.AppKey("sync", TicketSync)
 RELAY_SAFETY_SCAN = 30.0
 log = structlog.get_logger("contactcenter.service")
 
@@ -57,7 +59,7 @@ def build(settings: ContactCenterSyncSettings, *, bus: Bus | None = None, store:
     client = client or make_client(settings)
     sync = TicketSync(settings, runtime.store, outboxes["tickets"], outboxes["services"], client, clock=clock or utcnow)
     outages = OutageImport(settings, runtime.store, outboxes["outages"], client)
-    runtime.app["sync"] = sync  # type: ignore[index]  # tests reach the service through it
+    runtime.app[SYNC_KEY] = sync
     CONFIGURED.set(1 if client is not None else 0)
 
     async def prepare() -> None:

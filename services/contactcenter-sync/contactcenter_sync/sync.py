@@ -550,7 +550,7 @@ class TicketSync:
                     log.warning("contactcenter.definition_missing", service_code=service.service_code,
                                 http_status=exc.http_status)
             infos.append(service_info(service, definition))
-        listed = [i.model_dump(mode="json") for i in infos]
+        listed = [i.model_dump(mode="json", exclude_none=True) for i in infos]  # as the event carries it
         digest = hashlib.sha256(json.dumps(listed, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
         current = await self.services.find_one({"_id": "current"}, {"hash": 1})
         now = utcnow()
