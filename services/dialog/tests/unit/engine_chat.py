@@ -145,7 +145,9 @@ class Chat:
     # ------------------------------------------------------------------ sending
 
     async def incoming(self, kind: IncomingKind, content: InboundContent | None = None) -> Outcome:
-        incoming = Incoming(kind=kind, channel_user_id=self.channel_user_id, content=content, channel=self.channel)
+        self.n = getattr(self, "n", 0) + 1
+        incoming = Incoming(kind=kind, channel_user_id=self.channel_user_id, content=content, channel=self.channel,
+                            input_id=f"{self.channel_user_id}-{self.n}")
         outcome = await respond(self.resident, incoming, self.ctx)
         self.outcomes.append(outcome)
         self.events.extend(outcome.events)
