@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -62,8 +62,8 @@ _SHORT_PHONE = re.compile(r"^\d{3,5}$")
 
 
 def _millis(value: datetime) -> datetime:
-    """BSON keeps milliseconds: trim now so the event and the stored outage agree."""
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    """UTC, to the millisecond (what BSON keeps): the event and the stored outage agree."""
+    return value.astimezone(UTC).replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 class AddressIn(BaseModel):
@@ -189,7 +189,7 @@ class Validator:
             resolved = self._addresses(settlement_id, addresses, errors)
         if city_wide and (addresses or (addresses is None and resolved)):
             errors.append(FieldError(path="addresses", message="для city_wide: true список адрес має бути порожнім"))
-        if not city_wide and not resolved and not any(e.path.startswith("addresses") for e in errors):
+        if settlement and not city_wide and not resolved and not any(e.path.startswith("addresses") for e in errors):
             errors.append(FieldError(path="addresses", message="вкажіть хоча б одну адресу або city_wide: true"))
         phone = None
         if contact_phone:
