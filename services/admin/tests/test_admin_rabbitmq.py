@@ -1,0 +1,91 @@
+"""The admin service on a real RabbitMQ (a virtual host of its own): the events of an
+outage's lifecycle reach the notifier's and the dialog's queues, in order, once each;
+mailing progress published on the broker reaches the delivery figures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aio_pika
+import aiohttp
+import pytest
+from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Client, settings
+
+from admin.service import build
+from chatbot_common.bus import create_bus
+from chatbot_common.events import MailingProgress, make_event, utcnow
+from chatbot_common.store import open_store
+
+pytestmark = pytest.mark.rabbitmq
+
+
+async def drain(channel: aio_pika.abc.AbstractChannel, name: str, count: int, timeout: float = 20.0) -> list[dict]:
+    """Consume ``count`` messages from the declared queue ``name`` (then check that no
+    more come). A consumer, not basic.get: the notifier's queue has a single active
+    consumer, which quorum queues only serve that way."""
+    queue = await channel.get_queue(name, ensure=True)  # passive: the service declared it
+    taken: list[dict] = []
+
+    async def take(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        taken.append(json.loads(message.body))
+        await message.ack()
+
+    tag = await queue.consume(take)
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(taken) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{name}: {len(taken)} of {count} messages")
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+    finally:
+        await queue.cancel(tag)
+    assert len(taken) == count, f"{name}: {len(taken)} messages, expected {count}"
+    return taken
+
+
+async def test_outage_events_reach_the_notifier_and_the_dialog(vhost_amqp_url: str, unique: str):
+    store = open_store("memory://", f"admin_rmq_{unique}", memory_namespace=f"rmq-{unique}")
+    runtime = build(settings(amqp_url=vhost_amqp_url), store=store)
+    await runtime.start(host="127.0.0.1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = Client(session, f"http://127.0.0.1:{runtime.bound_port}")
+            client.token = await client.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+            status, outage = await client.post("/api/v1/outages", {
+                "kind": "emergency", "utility": "hot_water", "settlement_id": "khmelnytskyi",
+                "addresses": [{"street": "Проскурівська", "houses": "2-20 парні"}],
+                "starts_at": "2026-12-01T09:00:00+02:00", "ends_at": "2026-12-01T17:00:00+02:00"})
+            assert status == 201, outage
+            oid = outage["id"]
+            status, _ = await client.patch(f"/api/v1/outages/{oid}", {"ends_at": "2026-12-01T19:00:00+02:00"})
+            assert status == 200
+            status, _ = await client.post(f"/api/v1/outages/{oid}/resolve")
+            assert status == 200
+
+            connection = await aio_pika.connect(vhost_amqp_url)
+            async with connection:
+                channel = await connection.channel()
+                for name in ("notifier.outages", "dialog.events"):
+                    events = await drain(channel, name, 3)
+                    assert [e["type"] for e in events] == ["outage.published", "outage.updated", "outage.resolved"]
+                    assert [e["data"]["revision"] for e in events] == [1, 2, 3]
+                    assert {e["data"]["outage_id"] for e in events} == {oid}
+                    assert events[0]["data"]["addresses"][0]["houses"] == [str(n) for n in range(2, 21, 2)]
+
+            bus = create_bus(vhost_amqp_url, name="test")
+            await bus.connect()
+            progress = MailingProgress(mailing_id="m1", subject="outage", subject_id=oid, targeted=10, sent=10,
+                                       delivered=9, done=True, at=utcnow())
+            await bus.publish(make_event(progress, source="/notifier"))
+            await bus.close()
+            expected = {"targeted": 10, "sent": 10, "delivered": 9, "seen": 0, "failed": 0, "unreachable": 0,
+                        "done": True}
+            for _ in range(200):
+                if (await client.get(f"/api/v1/outages/{oid}/delivery"))[1] == expected:
+                    break
+                await asyncio.sleep(0.05)
+            assert (await client.get(f"/api/v1/outages/{oid}/delivery"))[1] == expected
+    finally:
+        await runtime.stop()
