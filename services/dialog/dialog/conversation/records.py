@@ -133,12 +133,14 @@ def apply_ticket_event(view: TicketView | None, event_id: str, data: EventData) 
 
 
 def _status(view: TicketView, status: TicketStatus, at: datetime, *, only_if_unset: bool = False) -> None:
-    """The newest status wins, whatever order the events arrive in; «submitted» and
-    «registered» never override a status the contact center reported."""
+    """The contact center's newest status wins, whatever order its events arrive in
+    (``status_at`` is the time of the last one it reported); our own «submitted» and
+    «registered» never override what it reported (clocks of two systems differ)."""
     if only_if_unset:
-        if view.status_at is not None and (view.status != TicketStatus.submitted or status == TicketStatus.submitted):
-            return
-    elif view.status_at is not None and at < view.status_at:
+        if view.status_at is None and not (status == TicketStatus.submitted and view.status == TicketStatus.open):
+            view.status = status
+        return
+    if view.status_at is not None and at < view.status_at:
         return
     view.status, view.status_at = status, at
 
