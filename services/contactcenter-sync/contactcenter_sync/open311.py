@@ -214,7 +214,7 @@ class OutageEntry(_Lenient):
     city_wide: bool = False
     addresses: list[OutageAddressEntry] = Field(default_factory=list)
     starts_at: datetime
-    ends_at: datetime
+    ends_at: OptDatetime = None
     description: str = ""
     contact_phone: str | None = None
     status: str = "active"

@@ -39,6 +39,9 @@ class ContactCenterSyncSettings(Settings):
     contactcenter_ids_per_request: int = Field(default=50, ge=1)
     #: poll the S3 outage feed (``x-chatbot/v1/outages.json``) when the contact center offers it
     contactcenter_outages: bool = True
+    #: the community's directory (settlements, streets) the outage feed is matched
+    #: against; default: the data packaged with chatbot_common (as the dialog's)
+    contactcenter_data_dir: str | None = None
 
     @property
     def contactcenter_configured(self) -> bool:

@@ -427,7 +427,7 @@ class TicketSync:
             return
         self.updates_offered = True
         newest = cursor
-        for update in sorted(updates, key=lambda u: (_aware(u.updated_datetime), u.update_id)):
+        for update in sorted(updates, key=lambda u: (_aware(u.updated_datetime), u.update_id.zfill(20))):
             await self.apply_update(update)
             newest = max(newest, _aware(update.updated_datetime))
         if newest != cursor or cursor_doc.get("cursor") is None:

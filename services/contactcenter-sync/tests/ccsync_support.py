@@ -62,7 +62,7 @@ class Listener:
             if event.type != "ticket.submitted" and event.type != "ticket.rated":
                 self.events.append(event)
 
-        self.bus.subscribe(f"test.ccsync-{uuid.uuid4().hex[:6]}", ["ticket.#", "contactcenter.#"], record)
+        self.bus.subscribe(f"test.ccsync-{uuid.uuid4().hex[:6]}", ["ticket.#", "contactcenter.#", "outage.#"], record)
 
     async def start(self) -> None:
         await self.bus.connect()

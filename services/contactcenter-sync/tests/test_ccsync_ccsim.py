@@ -163,3 +163,43 @@ async def test_a_request_from_filing_to_reopening(sim: tuple[Simulator, str], am
 async def _attempted(svc: Sync, ticket_id: str) -> bool:
     doc = await svc.ticket(ticket_id)
     return bool(doc and doc.get("attempts", 0) >= 2)
+
+
+def _kyiv(hours: float) -> str:
+    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
+
+
+async def test_outage_feed_import(sim: tuple[Simulator, str], amqp_url: str, listener: Listener) -> None:
+    """S3: an outage in the contact center's feed becomes one outage.published
+    (source contactcenter, directory ids, houses expanded); a new end time one
+    outage.updated naming ``ends_at``; resolving it one outage.resolved — revisions
+    1, 2, 3, each once however often the feed is read. An entry whose street the
+    directory does not know is skipped, not published half right."""
+    simulator, url = sim
+    svc = await Sync(url, amqp_url, contactcenter_api_key=API_KEY).start()
+    try:
+        simulator.add_outage({"outage_id": "o-1", "kind": "planned", "utility": "cold_water",
+                              "settlement": "Хмельницький", "starts_at": _kyiv(1), "ends_at": _kyiv(5),
+                              "addresses": [{"street": "вул. Проскурівська", "houses": "1-7 непарні"},
+                                            {"street": "Зарічанська", "houses": ""}],
+                              "description": "Ремонт водогону"})
+        simulator.add_outage({"outage_id": "o-2", "settlement": "Хмельницький", "starts_at": _kyiv(1),
+                              "ends_at": _kyiv(2), "addresses": [{"street": "вул. Неіснуюча Вигадана", "houses": "1"}]})
+        [published] = await listener.wait("outage.published")
+        data = published.data
+        assert (data["source"], data["external_id"], data["revision"]) == ("contactcenter", "o-1", 1)
+        assert data["settlement_id"] == "khmelnytskyi" and data["utility"] == "cold_water"
+        assert [a["houses"] for a in data["addresses"]] == [["1", "3", "5", "7"], []]
+        assert data["addresses"][0]["spec"] == "1-7 непарні"
+        simulator.update_outage("o-1", {"ends_at": _kyiv(8)})
+        [updated] = await listener.wait("outage.updated")
+        assert updated.data["changed"] == ["ends_at"] and updated.data["revision"] == 2
+        assert updated.data["outage_id"] == data["outage_id"]
+        simulator.update_outage("o-1", {"status": "resolved"})
+        [resolved] = await listener.wait("outage.resolved")
+        assert resolved.data["revision"] == 3 and resolved.data["state"] == "resolved"
+        await asyncio.sleep(0.5)
+        outage_events = [e for e in listener.events if e.type.startswith("outage.")]
+        assert len(outage_events) == 3  # o-2 skipped, nothing repeated
+    finally:
+        await svc.stop()

@@ -348,3 +348,13 @@ async def test_not_configured_still_stores(amqp_url: str, listener: Listener) ->
                 assert resp.status == 200
     finally:
         await svc.stop()
+
+
+async def test_outage_feed_not_offered(service: Sync, listener: Listener, center: FakeContactCenter) -> None:
+    """A contact center without the outage feed (404): asked, noted as not offered, no
+    error loop, tickets unaffected."""
+    await registered(service, listener, "t-14")
+    await eventually(lambda: "GET /open311/v2/x-chatbot/v1/outages.json" in center.calls, "asked once")
+    await asyncio.sleep(0.4)
+    assert center.calls.count("GET /open311/v2/x-chatbot/v1/outages.json") == 1
+    assert not [e for e in listener.events if e.type.startswith("outage.")]
