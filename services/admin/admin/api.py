@@ -172,13 +172,21 @@ def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: A
         return [to_outage(d) for d in docs]
 
     @route("POST", "/outages", summary="Publish an outage (residents at its addresses are notified)",
-           tag="outages", role=Role.editor, body=OutageCreate, response=Outage, status=201)
-    async def create_outage(call: Call) -> Outage:
+           tag="outages", role=Role.editor, body=OutageCreate, response=Outage, status=201, query=(
+               QueryParam("Idempotency-Key", {"type": "string", "maxLength": 200},
+                          "retrying with the same key returns the outage the first call created (200) "
+                          "instead of publishing it twice", location="header"),))
+    async def create_outage(call: Call) -> Any:
         body: OutageCreate = call.body
+        key = call.request.headers.get("Idempotency-Key", "").strip()[:200] or None
         addresses, phone = validator.check(settlement_id=body.settlement_id, city_wide=body.city_wide,
                                            addresses=body.addresses, starts_at=body.starts_at, ends_at=body.ends_at,
                                            contact_phone=body.contact_phone)
-        return to_outage(await outages.create(call.actor, body, addresses, phone))
+        doc, created = await outages.create(call.actor, body, addresses, phone, idempotency_key=key)
+        outage = to_outage(doc)
+        if created:
+            return outage
+        return web.json_response(outage.model_dump(mode="json"), status=200)
 
     @route("GET", "/outages/{id}", summary="One outage", tag="outages", role=Role.viewer, response=Outage,
            errors=(404,))

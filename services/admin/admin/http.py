@@ -86,6 +86,7 @@ class QueryParam:
     name: str
     schema: dict[str, Any]
     description: str
+    location: str = "query"  # or "header"
 
 
 @dataclass

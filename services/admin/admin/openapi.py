@@ -78,7 +78,7 @@ def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in re.findall(r"{(\w+)}", route.path)
     ]
-    parameters += [{"name": q.name, "in": "query", "required": False, "schema": q.schema,
+    parameters += [{"name": q.name, "in": q.location, "required": False, "schema": q.schema,
                     "description": q.description} for q in route.query]
     if parameters:
         operation["parameters"] = parameters

@@ -324,10 +324,17 @@ class OutageRepository:
                             before=before, after=after)
 
     async def create(self, actor: Staff, body: OutageCreate, addresses: list[OutageAddress],
-                     phone: str | None) -> dict[str, Any]:
+                     phone: str | None, *, idempotency_key: str | None = None) -> tuple[dict[str, Any], bool]:
+        """Insert a new outage with its ``outage.published``; returns (document, created).
+        With ``idempotency_key`` the id is derived from it (and the staff member), so a
+        retried request returns the outage it created instead of publishing a second one."""
+        outage_id = derived_id("outage", actor.id, idempotency_key).replace("-", "") if idempotency_key \
+            else uuid.uuid4().hex
+        if idempotency_key and (existing := await self.get(outage_id)) is not None:
+            return existing, False
         now = _millis(utcnow())
         doc: dict[str, Any] = {
-            "_id": uuid.uuid4().hex, "revision": 1, "source": "admin", "kind": body.kind.value,
+            "_id": outage_id, "revision": 1, "source": "admin", "kind": body.kind.value,
             "utility": body.utility.value, "settlement_id": body.settlement_id, "city_wide": body.city_wide,
             "addresses": [a.model_dump() for a in addresses], "starts_at": body.starts_at, "ends_at": body.ends_at,
             "description": body.description.strip(), "contact_phone": phone, "state": OutageState.active.value,
@@ -336,9 +343,15 @@ class OutageRepository:
         event = self._event(doc, "published", [], now)
         entry = outbox_mod.entry(f"{doc['_id']}:1", [event])
         rec = self._record(actor, doc, "published", None, _summary(doc, SUMMARY_KEYS), now)
-        await self.collection.insert_one({**doc, outbox_mod.FIELD: [entry], audit.PENDING: [rec]})
+        try:
+            await self.collection.insert_one({**doc, outbox_mod.FIELD: [entry], audit.PENDING: [rec]})
+        except DuplicateKeyError:
+            existing = await self.get(outage_id)  # the same key, concurrently
+            if existing is None:
+                raise
+            return existing, False
         await self._after_write(doc["_id"], rec, entry)
-        return doc
+        return doc, True
 
     async def change(self, actor: Staff, outage_id: str, what: str, fields: dict[str, Any] | None = None,
                      expected_revision: int | None = None, prepare: Any = None) -> tuple[dict[str, Any], bool]:

@@ -364,3 +364,16 @@ async def test_openapi_describes_every_route_and_only_them(admin):
     assert set(schemas[ref]["properties"]) == {"targeted", "sent", "delivered", "seen", "failed", "unreachable",
                                                "done"}
     assert admin.runtime.app[OUTAGE_REPOSITORY] is not None
+
+
+async def test_a_retried_create_with_the_same_idempotency_key_publishes_once(admin):
+    """A POST retried after a lost answer (same Idempotency-Key) returns the outage the
+    first one created (200) — residents are not told twice; another key is a new outage."""
+    status, first = await admin.client.post("/api/v1/outages", OUTAGE, headers={"Idempotency-Key": "form-1"})
+    assert status == 201
+    status, again = await admin.client.post("/api/v1/outages", OUTAGE, headers={"Idempotency-Key": "form-1"})
+    assert status == 200 and again["id"] == first["id"] and again["revision"] == 1
+    status, other = await admin.client.post("/api/v1/outages", OUTAGE, headers={"Idempotency-Key": "form-2"})
+    assert status == 201 and other["id"] != first["id"]
+    events = await settle(admin, 2)
+    assert sorted(e.payload().outage_id for e in events) == sorted([first["id"], other["id"]])
