@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from . import control, open311, operator
-from .keys import SIM
+from .keys import SIM, STOPPING
 from .state import Simulator
 
 MAX_REQUEST_BYTES = 1024**2
+
+
+async def _stopping(app: web.Application) -> None:
+    app[STOPPING].set()  # release Open311 calls held by the "slow" fault
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -26,6 +32,8 @@ def build_app(sim: Simulator | None = None, *, api_key: str | None = None) -> we
     app = web.Application(client_max_size=MAX_REQUEST_BYTES,
                           middlewares=[open311.faults_middleware, control.control_errors])
     app[SIM] = sim
+    app[STOPPING] = asyncio.Event()
+    app.on_shutdown.append(_stopping)
     app.add_routes(open311.routes)
     app.add_routes(control.routes)
     app.add_routes(operator.routes)

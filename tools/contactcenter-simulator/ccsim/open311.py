@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from .keys import SIM
+from .keys import SIM, STOPPING
 from .state import Open311Error, Simulator
 from .timeutil import iso
 
@@ -49,7 +49,7 @@ async def faults_middleware(request: web.Request, handler: Handler) -> web.Strea
     if sim.faults.down:
         return error(503, "Контакт-центр тимчасово недоступний (режим «down» симулятора)")
     if sim.faults.slow_seconds > 0:
-        await asyncio.sleep(sim.faults.slow_seconds)
+        await _slow(request, sim)
         if sim.faults.down:
             return error(503, "Контакт-центр тимчасово недоступний (режим «down» симулятора)")
     try:
@@ -60,6 +60,18 @@ async def faults_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error(404, f"Немає такого ресурсу: {request.path} (підтримується лише формат .json)")
     except web.HTTPMethodNotAllowed:
         return error(405, f"Метод {request.method} не підтримується для {request.path}")
+
+
+async def _slow(request: web.Request, sim: Simulator) -> None:
+    """Wait ``slow_seconds`` since arrival, re-reading the setting: lowering it (or stopping
+    the server) releases calls already waiting."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not request.app[STOPPING].is_set():
+        left = started + sim.faults.slow_seconds - loop.time()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(left, 0.05))
 
 
 def _query(request: web.Request) -> dict[str, str]:
