@@ -111,6 +111,8 @@ class ResidentRepository:
     def __init__(self, store: Store, outbox: Outbox) -> None:
         self.residents = store["residents"]
         self.identities = store["identities"]
+        #: the projection of the resident's requests (``dialog.projections``): erased with them
+        self.tickets = store["tickets"]
         self.outbox = outbox
 
     async def setup(self) -> None:
@@ -252,6 +254,7 @@ class ResidentRepository:
         if erase:
             # The farewell and resident.deleted are out: the last traces go.
             await self.identities.delete_many({"resident_id": resident_id})
+            await self.tickets.delete_many({"resident_id": resident_id})  # places and comments (C10)
             await self.residents.delete_one({"_id": resident_id, "deleted": True})
         return True
 

@@ -203,3 +203,19 @@ async def test_resync_republishes_every_registered_resident_with_derived_ids(dia
     ids = {u.data["resident_id"]: u.id for u in updates}
     assert len(ids) == 2
     assert all(event_id == derived_id(request.id, "resync", rid) for rid, event_id in ids.items())
+
+
+async def test_deleting_data_erases_the_residents_requests_from_the_projection(dialog: Service):
+    """C10: the projection holds the places of the resident's requests; «Видалити мої
+    дані» erases them with the resident."""
+    await register(dialog, "u8")
+    submitted = await file_request(dialog, "u8")
+    tickets = dialog.store["tickets"]
+    await eventually(lambda: tickets.find_one({"_id": submitted.data["ticket_id"]}), "the projected ticket")
+    for code in ("menu:profile", "profile:delete", "profile:delete:yes"):
+        await dialog.say("u8", code)
+
+    async def erased() -> bool:
+        return await tickets.find_one({"resident_id": submitted.data["resident_id"]}) is None
+
+    await eventually(erased, "the resident's requests erased")
