@@ -77,6 +77,11 @@ def _sim(request: web.Request) -> Simulator:
     return request.app[SIM]
 
 
+def _not_found(what: str) -> web.HTTPNotFound:
+    page = layout(what, '<p><a href="/">← До списку</a></p>')
+    return web.HTTPNotFound(text=page.text, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
 def _see_other(location: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location)
 
@@ -135,7 +140,7 @@ def _find(request: web.Request) -> ServiceRequest:
     try:
         return _sim(request).find(request.match_info["key"])
     except NotFound:
-        raise web.HTTPNotFound(text="Звернення не знайдено")
+        raise _not_found("Звернення не знайдено")
 
 
 def _attribute_rows(r: ServiceRequest) -> str:
@@ -436,7 +441,7 @@ async def outage_status(request: web.Request) -> web.Response:
             raise ValueError("невідомий стан відключення")
         sim.update_outage(request.match_info["id"], {"status": str(form["status"])})
     except NotFound:
-        raise web.HTTPNotFound(text="Відключення не знайдено")
+        raise _not_found("Відключення не знайдено")
     except ValueError as exc:
         return render_outages(sim, error=str(exc), status=400)
     raise _see_other("/outages")
@@ -451,7 +456,7 @@ async def outage_ends(request: web.Request) -> web.Response:
         ends = _kyiv_datetime(f.get("date", ""), f.get("time", ""), "Завершення")
         sim.update_outage(request.match_info["id"], {"ends_at": ends.isoformat()})
     except NotFound:
-        raise web.HTTPNotFound(text="Відключення не знайдено")
+        raise _not_found("Відключення не знайдено")
     except ValueError as exc:
         return render_outages(sim, error=str(exc), status=400)
     raise _see_other("/outages")
