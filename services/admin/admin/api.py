@@ -15,7 +15,7 @@ from chatbot_common.directory.house_spec import HouseSpecError, describe, parse_
 from chatbot_common.events import OutageState
 
 from .audit import AuditLog, AuditRecord
-from .errors import ApiError, FieldError
+from .errors import ApiError, FieldError, dumps
 from .http import Api, Call, QueryParam
 from .outages import Delivery, Outage, OutageCreate, OutagePatch, OutageRepository, Validator, to_outage
 from .staff import PasswordReset, Role, Staff, StaffCreate, StaffPatch, StaffRepository, TokenRequest, TokenResponse
@@ -186,7 +186,7 @@ def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: A
         outage = to_outage(doc)
         if created:
             return outage
-        return web.json_response(outage.model_dump(mode="json"), status=200)
+        return web.json_response(outage.model_dump(mode="json"), status=200, dumps=dumps)
 
     @route("GET", "/outages/{id}", summary="One outage", tag="outages", role=Role.viewer, response=Outage,
            errors=(404,))
@@ -287,7 +287,7 @@ def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: A
     @route("GET", "/openapi.json", summary="This document (OpenAPI 3.1)", tag="meta", role=None,
            response=dict[str, Any])
     async def openapi_document(call: Call) -> web.Response:
-        return web.json_response(openapi())
+        return web.json_response(openapi(), dumps=dumps)
 
     return api
 

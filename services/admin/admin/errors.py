@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from functools import partial
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
+
+#: JSON answers keep Ukrainian readable (UTF-8, not \\u escapes)
+dumps = partial(json.dumps, ensure_ascii=False)
 
 
 class FieldError(BaseModel):
@@ -38,4 +43,4 @@ class ApiError(Exception):
 
     def response(self) -> web.Response:
         body = ErrorBody(error=ErrorDetail(code=self.code, message=self.message, fields=self.fields))
-        return web.json_response(body.model_dump(mode="json"), status=self.status, headers=self.headers)
+        return web.json_response(body.model_dump(mode="json"), status=self.status, headers=self.headers, dumps=dumps)

@@ -14,7 +14,7 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from .errors import ApiError, ErrorBody, ErrorDetail, FieldError
+from .errors import ApiError, ErrorBody, ErrorDetail, FieldError, dumps
 
 from .staff import Role, Staff
 
@@ -151,7 +151,7 @@ def _endpoint(route: Route, authenticate: Authenticate) -> Callable[[web.Request
         if adapter is None:
             return web.Response(status=204)
         payload = adapter.dump_python(result, mode="json")
-        return web.json_response(payload, status=route.status)
+        return web.json_response(payload, status=route.status, dumps=dumps)
 
     endpoint.__name__ = route.handler.__name__
     return endpoint
