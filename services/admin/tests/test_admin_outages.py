@@ -377,3 +377,31 @@ async def test_a_retried_create_with_the_same_idempotency_key_publishes_once(adm
     assert status == 201 and other["id"] != first["id"]
     events = await settle(admin, 2)
     assert sorted(e.payload().outage_id for e in events) == sorted([first["id"], other["id"]])
+
+
+async def test_an_audit_record_left_on_the_outage_by_a_crash_is_copied_by_the_relay(admin, monkeypatch):
+    """The change and its audit record are one write: when the process stops before
+    copying the record into the log, it stays on the outage document and the relay
+    copies it — exactly once, under its deterministic id."""
+    from admin.audit import AuditLog
+
+    real = AuditLog.settle
+
+    async def crash_before_copying(self, *args, **kwargs):
+        return None
+
+    monkeypatch.setattr(AuditLog, "settle", crash_before_copying)
+    outage = await create(admin.client)
+    doc = await admin.runtime.store["outages"].find_one({"_id": outage["id"]})
+    assert len(doc["pending_audit"]) == 1
+    assert await admin.runtime.store["audit"].count_documents({"entity": "outage"}) == 0
+    monkeypatch.setattr(AuditLog, "settle", real)
+    admin.runtime.app[OUTAGE_REPOSITORY].outbox.failed.set()  # wake the relay now rather than in 30 s
+
+    async def copied() -> bool:
+        doc = await admin.runtime.store["outages"].find_one({"_id": outage["id"]})
+        return not doc.get("pending_audit")
+
+    await eventually(copied, "the relay copied the audit record")
+    records = [r async for r in admin.runtime.store["audit"].find({"entity": "outage"})]
+    assert [(r["action"], r["entity_id"]) for r in records] == [("outage.published", outage["id"])]
