@@ -98,6 +98,10 @@ class OutageImport:
                 await self.import_once()
             except Unavailable as exc:
                 log.warning("outages.poll_failed", error=str(exc)[:200])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad round must not stop the import
+                log.error("outages.poll_error", error=repr(exc)[:300])
             wait = self.settings.contactcenter_poll_seconds
             if self.offered is False:
                 wait = self.settings.contactcenter_services_refresh_seconds

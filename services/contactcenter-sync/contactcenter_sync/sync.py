@@ -207,9 +207,15 @@ class TicketSync:
         await self.tickets.update_many({"state": "posting"}, {"$set": {"state": "pending", "next_attempt_at": utcnow()}})
         while True:
             self.wake.clear()
-            await self.submit_due()
-            await self.forward_due()
-            await self._refresh_pending_gauge()
+            try:
+                await self.submit_due()
+                await self.forward_due()
+                await self._refresh_pending_gauge()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the database away for a moment: go on
+                log.error("contactcenter.submitter_failed", error=repr(exc)[:300])
+                await asyncio.sleep(self.settings.contactcenter_poll_seconds)
             await self._sleep_until_due()
 
     async def _sleep_until_due(self) -> None:
@@ -388,6 +394,12 @@ class TicketSync:
             except Unavailable as exc:
                 REACHABLE.set(0)
                 log.warning("contactcenter.poll_failed", error=str(exc)[:200])
+            except Open311Error as exc:
+                log.warning("contactcenter.poll_refused", http_status=exc.http_status, code=exc.code)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad round must not stop following
+                log.error("contactcenter.poll_error", error=repr(exc)[:300])
             await asyncio.sleep(self.settings.contactcenter_poll_seconds)
 
     async def poll_once(self) -> None:
