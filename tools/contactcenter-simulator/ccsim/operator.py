@@ -191,7 +191,7 @@ def render_request(sim: Simulator, r: ServiceRequest, *, error: str | None = Non
 <button type="submit" {tid("assign-submit")}>Присвоїти номер</button></form>
 <p>Статус і результат можна змінити після присвоєння номера.</p></section>"""
     else:
-        move = _options((s, statuses.label(s)) for s in statuses.MOVE_CHOICES)
+        move = _options(((s, statuses.label(s)) for s in statuses.MOVE_CHOICES), r.detail_status)
         close = _options((s, statuses.label(s)) for s in statuses.CLOSE_CHOICES)
         actions = f"""<section><h2>Змінити статус</h2>
 <form method="post" action="{base}/status" {tid("status-form")}>
