@@ -74,6 +74,8 @@ REACHABLE = Gauge("chatbot_contactcenter_reachable", "1 when the last call reach
 PENDING = Gauge("chatbot_contactcenter_pending_tickets", "Tickets stored but not registered yet")
 
 PENDING_STATES = ("pending", "posting")
+#: how long an unresolved token holds the updates cursor back
+TOKEN_HOLD = timedelta(days=1)
 Clock = Callable[[], datetime]
 
 
@@ -283,7 +285,8 @@ class TicketSync:
         else:
             await self.tickets.update_one(
                 {"_id": ticket_id, "state": "posting"},
-                {"$set": {"state": "awaiting_token", "token": answer.token, "service_notice": answer.service_notice}})
+                {"$set": {"state": "awaiting_token", "token": answer.token, "service_notice": answer.service_notice,
+                          "token_at": utcnow()}})
             TICKETS.labels(outcome="token").inc()
             log.info("ticket.token", ticket_id=ticket_id)
 
@@ -442,6 +445,13 @@ class TicketSync:
         for update in sorted(updates, key=lambda u: (_aware(u.updated_datetime), u.update_id.zfill(20))):
             await self.apply_update(update)
             newest = max(newest, _aware(update.updated_datetime))
+        # Updates of a request whose token is not resolved yet were passed over: keep the
+        # cursor before its POST (for a day at most) so they come back once it has a number.
+        waiting = await self.tickets.find_one(
+            {"state": "awaiting_token", "token_at": {"$gt": utcnow() - TOKEN_HOLD}}, {"token_at": 1},
+            sort=[("token_at", 1)])
+        if waiting is not None:
+            newest = min(newest, max(cursor, _aware(waiting["token_at"])))
         if newest != cursor or cursor_doc.get("cursor") is None:
             await self.state.update_one({"_id": "updates"}, {"$set": {"cursor": newest}}, upsert=True)
 

@@ -66,6 +66,7 @@ class FakeContactCenter:
         self.updates_offered = True
         self.extensions_offered = True
         self.api_key = "secret-key"
+        self.hide_tokens = False  # /tokens answers "not yet" even when a number was assigned
         self._numbers = itertools.count(1001)
         self._updates = itertools.count(1)
         self._tokens = itertools.count(1)
@@ -184,7 +185,7 @@ class FakeContactCenter:
         if request is None:
             return self._error(404, 404, "no such token")
         item: dict[str, Any] = {"token": request.token}
-        if request.service_request_id:
+        if request.service_request_id and not self.hide_tokens:
             item["service_request_id"] = request.service_request_id
         return web.json_response([item])
 

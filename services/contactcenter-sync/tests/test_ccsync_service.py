@@ -358,3 +358,26 @@ async def test_outage_feed_not_offered(service: Sync, listener: Listener, center
     await asyncio.sleep(0.4)
     assert center.calls.count("GET /open311/v2/x-chatbot/v1/outages.json") == 1
     assert not [e for e in listener.events if e.type.startswith("outage.")]
+
+
+async def test_update_before_the_token_resolved_is_not_lost(center: FakeContactCenter, amqp_url: str,
+                                                            listener: Listener) -> None:
+    """The operator moves a request whose token we have not resolved yet, and later
+    updates of other requests move the feed on: once the token gives its number, that
+    earlier update still becomes its ticket.status_changed (the cursor was held back)."""
+    svc = await Sync(center.url, amqp_url, contactcenter_updates_overlap_seconds=0).start()
+    try:
+        other = await registered(svc, listener, "t-15")
+        center.answer_with, center.hide_tokens = "token", True
+        await svc.publish(submitted("t-16"))
+        await eventually(lambda: _state(svc, "t-16", "awaiting_token"), "awaiting its number")
+        number = center.assign("tk1")
+        center.set_status(number, "in_progress", "Прийнято в роботу")
+        center.set_status(other, "investigating", at=datetime.now(UTC) + timedelta(seconds=5))
+        await listener.wait("ticket.status_changed", ticket_id="t-15")
+        await asyncio.sleep(0.4)  # several polls see the update of an unknown number
+        center.hide_tokens = False
+        [event] = await listener.wait("ticket.status_changed", ticket_id="t-16")
+        assert event.data["status"] == "in_progress" and event.data["service_request_id"] == number
+    finally:
+        await svc.stop()
