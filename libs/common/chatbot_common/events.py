@@ -683,6 +683,137 @@ class MailingProgress(EventData):
     at: datetime
 
 
+# --------------------------------------------------------------------------- operator chat
+# Live chat with a Contact Center operator (P4, issue 11). The dialog owns the resident's
+# side (chat mode, what they typed); contactcenter-sync bridges to the contact center's
+# chat (Chatwoot's API channel, docs/operator-chat.md). ``chat_id`` is ours, one per chat
+# session, issued by the dialog.
+
+
+class ChatMessageKind(StrEnum):
+    text = "text"
+    picture = "picture"
+    location = "location"
+    contact = "contact"
+    file = "file"
+
+
+class ChatRequested(EventData):
+    """The resident asked for an operator (dialog → contactcenter-sync). ``note`` is the
+    private note for the operator: the last bot exchanges and the resident's open
+    requests, so the operator doesn't ask again. Name and phone per S6: never log."""
+
+    type: ClassVar[str] = "chat.requested"
+    chat_id: str
+    resident_id: str
+    name: str | None = None
+    phone: str | None = None
+    note: str = ""
+    at: datetime
+
+
+class ChatResidentMessage(EventData):
+    """One thing the resident wrote in a chat, in order (``seq`` from 1 per chat)."""
+
+    type: ClassVar[str] = "chat.resident_message"
+    chat_id: str
+    resident_id: str
+    message_id: str  # deterministic from the inbound event
+    seq: int = Field(ge=1)
+    kind: ChatMessageKind = ChatMessageKind.text
+    text: str | None = None
+    media_url: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    at: datetime
+
+
+class ChatEndRequested(EventData):
+    """The resident ended the chat («Завершити чат») or went quiet too long."""
+
+    type: ClassVar[str] = "chat.end_requested"
+    chat_id: str
+    resident_id: str
+    reason: Literal["resident", "idle"] = "resident"
+    at: datetime
+
+
+class ChatRated(EventData):
+    type: ClassVar[str] = "chat.rated"
+    chat_id: str
+    resident_id: str
+    rating: int = Field(ge=1, le=5)
+    at: datetime
+
+
+class ChatOpened(EventData):
+    """The contact center has the conversation: the resident is in the queue."""
+
+    type: ClassVar[str] = "chat.opened"
+    chat_id: str
+    resident_id: str
+    conversation_id: str
+    at: datetime
+
+
+class ChatDeclined(EventData):
+    """No chat now: outside working hours (``opens_at`` = when operators are there),
+    the contact center unavailable, or chat not configured."""
+
+    type: ClassVar[str] = "chat.declined"
+    chat_id: str
+    resident_id: str
+    reason: Literal["outside_hours", "unavailable", "disabled"]
+    opens_at: datetime | None = None
+    at: datetime
+
+
+class ChatOperatorMessage(EventData):
+    """An operator's answer to relay to the resident (never a private note, never the
+    bridge's own echo, each contact-center message once)."""
+
+    type: ClassVar[str] = "chat.operator_message"
+    chat_id: str
+    resident_id: str
+    message_id: str
+    operator_name: str | None = None
+    text: str | None = None
+    attachments: list[str] = Field(default_factory=list)
+    at: datetime
+
+
+class ChatUnanswered(EventData):
+    """No operator answered within the configured time: tell the resident, offer a
+    request or a call (the chat stays open)."""
+
+    type: ClassVar[str] = "chat.unanswered"
+    chat_id: str
+    resident_id: str
+    at: datetime
+
+
+class ChatUndelivered(EventData):
+    """What the resident wrote could not be delivered to the contact center (it was down
+    past the retry budget): the dialog tells them plainly."""
+
+    type: ClassVar[str] = "chat.undelivered"
+    chat_id: str
+    resident_id: str
+    message_ids: list[str] = Field(default_factory=list)
+    at: datetime
+
+
+class ChatClosed(EventData):
+    """The chat is over: the operator resolved it, the resident ended it, or it idled out.
+    After ``by="operator"`` the dialog asks the resident to rate the chat."""
+
+    type: ClassVar[str] = "chat.closed"
+    chat_id: str
+    resident_id: str
+    by: Literal["operator", "resident", "idle"]
+    at: datetime
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     model.type: model
     for model in (
@@ -713,6 +844,16 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         OutageResolved,
         OutageCancelled,
         MailingProgress,
+        ChatRequested,
+        ChatResidentMessage,
+        ChatEndRequested,
+        ChatRated,
+        ChatOpened,
+        ChatDeclined,
+        ChatOperatorMessage,
+        ChatUnanswered,
+        ChatUndelivered,
+        ChatClosed,
     )
 }
 

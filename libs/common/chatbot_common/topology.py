@@ -75,6 +75,19 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("notifier.outages", ("outage.*",), single_active=True, consumer="notifier"),
     QueueSpec("admin.outages", ("outage.*",), consumer="admin"),
     QueueSpec("admin.mailings", ("mailing.progress",), consumer="admin"),
+    # Operator chat (issue 11): one consumer at a time on each side keeps a chat's
+    # messages in order.
+    QueueSpec(
+        "contactcenter.chat",
+        ("chat.requested", "chat.resident_message", "chat.end_requested", "chat.rated"),
+        single_active=True, consumer="contactcenter-sync",
+    ),
+    QueueSpec(
+        "dialog.chat",
+        ("chat.opened", "chat.declined", "chat.operator_message", "chat.unanswered", "chat.undelivered",
+         "chat.closed"),
+        single_active=True, consumer="dialog",
+    ),
 )
 
 BY_NAME: dict[str, QueueSpec] = {q.name: q for q in QUEUES}
