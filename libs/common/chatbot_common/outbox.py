@@ -94,7 +94,9 @@ class Outbox:
         documents were flushed completely."""
         cutoff = utcnow() - timedelta(seconds=self.grace)
         flushed = 0
-        cursor = self.collection.find({f"{FIELD}.at": {"$lt": cutoff}}, {"_id": 1})
+        # ``$lte``: stored times are whole milliseconds (BSON), so with a grace of 0 an entry
+        # written in this very millisecond still counts as due.
+        cursor = self.collection.find({f"{FIELD}.at": {"$lte": cutoff}}, {"_id": 1})
         ids = [doc["_id"] async for doc in cursor]
         for doc_id in ids:
             if await self.flush(doc_id):
