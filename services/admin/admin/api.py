@@ -11,6 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot_common.directory import CityData
+from chatbot_common.directory.text import fold
 from chatbot_common.directory.house_spec import HouseSpecError, describe, parse_house_spec
 from chatbot_common.events import OutageState
 
@@ -80,6 +81,8 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+#: at most this many streets answer a partial name
+STREET_SUGGESTIONS = 20
 LIMIT = QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}, "page size")
 
 
@@ -256,7 +259,7 @@ def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: A
     async def list_settlements(call: Call) -> list[Settlement]:
         return [Settlement(id=s.id, name=s.name, label=s.label) for s in city.settlements]
 
-    @route("GET", "/directory/streets", summary="Streets of a settlement; with q: those matching it",
+    @route("GET", "/directory/streets", summary="Streets of a settlement; with q: those matching it (also by a part of the name, at most 20)",
            tag="directory", role=Role.viewer, response=list[StreetOut], errors=(422,), query=(
                QueryParam("settlement", {"type": "string"}, "settlement id (required)"),
                QueryParam("q", {"type": "string"}, "a street name as residents write it")))
@@ -270,6 +273,15 @@ def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: A
         if q:
             match = directory.match(q)
             streets = [match.street] if match.street else list(match.suggestions)
+            # typing in the panel's picker: also the streets whose name or former name
+            # contains what was typed so far («Прос» → Проскурівська …)
+            folded = fold(q)
+            if folded:
+                for street in directory.streets:
+                    if len(streets) >= STREET_SUGGESTIONS:
+                        break
+                    if street not in streets and any(folded in fold(n) for n in (street.name, *street.aliases)):
+                        streets.append(street)
         else:
             streets = list(directory.streets)
         return [StreetOut(id=s.id, name=s.name, label=s.label) for s in streets]

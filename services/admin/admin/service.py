@@ -1,4 +1,5 @@
-"""Wiring of the admin service: the staff REST API under /api/v1 (issue 8), its
+"""Wiring of the admin service: the staff REST API under /api/v1 (issue 8), the staff's
+web panel under /panel (issue 9, ``admin.panel``), its
 consumers (mailing progress, outages imported from the contact center) and the relay."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .audit import AuditLog
 from .http import Api
 from .openapi import document
 from .outages import COLLECTION, OutageRepository
+from .panel import Panel
 from .settings import AdminSettings
 from .staff import COLLECTION as STAFF, Staff, StaffRepository
 
@@ -59,11 +61,14 @@ def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | Non
     runtime.app[API] = api
     runtime.app[STAFF_REPOSITORY] = staff
     runtime.app[OUTAGE_REPOSITORY] = outages
+    panel = Panel(settings=settings, api=api, staff=staff, city=city, store=runtime.store)
+    panel.mount(runtime.app)
 
     async def prepare() -> None:
         await audit_log.setup(COLLECTION, STAFF)
         await staff.setup()
         await outages.setup()
+        await panel.setup()
         password = settings.admin_bootstrap_password.get_secret_value() if settings.admin_bootstrap_password else None
         await staff.bootstrap(settings.admin_bootstrap_email, password)
 

@@ -19,3 +19,11 @@ class AdminSettings(Settings):
     #: failed logins per e-mail address within the window before it is locked for the window
     admin_login_attempts: int = 5
     admin_login_window_seconds: int = 900
+    #: the panel (issue 9): lifetime of a login session (absolute, from the login)
+    admin_session_ttl_seconds: int = 8 * 3600
+    #: mark the session cookie Secure (set it when the panel is served over HTTPS)
+    admin_cookie_secure: bool = False
+    #: the notifier's base URL for the audience preview (POST {url}/api/audience/preview); unset: «невідомо»
+    admin_notifier_url: str | None = None
+    #: price of one Viber message in UAH for the cost estimate — set it from the city's Viber contract
+    admin_message_price_uah: float = 0.80

@@ -210,7 +210,7 @@ class StaffRepository:
             raise ApiError(409, "conflict", "Обліковий запис щойно змінив хтось інший; повторіть")
         await self.audit.settle(COLLECTION, staff_id, [rec])
         if changes.get("active") is False:
-            await self.tokens.delete_many({"staff_id": staff_id})
+            await self.end_sessions(staff_id)
         doc.update(changes, updated_at=now)
         return _public(doc)
 
@@ -224,7 +224,7 @@ class StaffRepository:
         await self.accounts.update_one(
             {"_id": staff_id}, audit.merge({"$set": {"password_hash": hashed, "updated_at": now}}, audit.push(rec)))
         await self.audit.settle(COLLECTION, staff_id, [rec])
-        await self.tokens.delete_many({"staff_id": staff_id})  # sessions with the old password end
+        await self.end_sessions(staff_id)  # tokens and panel sessions with the old password end
         doc["updated_at"] = now
         return _public(doc)
 
@@ -270,6 +270,17 @@ class StaffRepository:
     # ------------------------------------------------------------------ tokens
 
     async def login(self, email: str, password: str) -> TokenResponse:
+        doc = await self.check_credentials(email, password)
+        now = utcnow()
+        token = secrets.token_urlsafe(32)
+        await self.tokens.insert_one({"_id": token_digest(token), "staff_id": doc["_id"], "created_at": now,
+                                      "expires_at": now + timedelta(seconds=self.token_ttl)})
+        log.info("auth.login", staff_id=doc["_id"])
+        return TokenResponse(access_token=token, expires_in=self.token_ttl)
+
+    async def check_credentials(self, email: str, password: str) -> dict[str, Any]:
+        """The active account of ``email`` if ``password`` is right, under the brute-force
+        guard (429 / 401 otherwise). Shared by the API's tokens and the panel's sessions."""
         key = email.strip().lower()
         now = utcnow()
         failures = await self.failures.find_one({"_id": key})
@@ -288,11 +299,7 @@ class StaffRepository:
         if HASHER.check_needs_rehash(doc["password_hash"]):
             rehashed = await asyncio.to_thread(HASHER.hash, password)
             await self.accounts.update_one({"_id": doc["_id"]}, {"$set": {"password_hash": rehashed}})
-        token = secrets.token_urlsafe(32)
-        await self.tokens.insert_one({"_id": token_digest(token), "staff_id": doc["_id"], "created_at": now,
-                                      "expires_at": now + timedelta(seconds=self.token_ttl)})
-        log.info("auth.login", staff_id=doc["_id"])
-        return TokenResponse(access_token=token, expires_in=self.token_ttl)
+        return doc
 
     async def _failed(self, key: str, failures: dict[str, Any] | None, now: datetime) -> None:
         if failures is None or failures["expires_at"] <= now:
@@ -311,6 +318,11 @@ class StaffRepository:
         if doc is None or not doc.get("active", True):
             raise ApiError(401, "invalid_token", "Обліковий запис вимкнено", headers=BEARER)
         return _public(doc)
+
+    async def end_sessions(self, staff_id: str) -> None:
+        """Revoke the account's API tokens and its panel sessions (collection ``sessions``)."""
+        await self.tokens.delete_many({"staff_id": staff_id})
+        await self.store["sessions"].delete_many({"staff_id": staff_id})
 
     async def logout(self, token: str) -> None:
         await self.tokens.delete_one({"_id": token_digest(token)})

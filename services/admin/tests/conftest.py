@@ -5,6 +5,8 @@ admin, with a recorder of every outage event it publishes."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 import pytest
@@ -16,11 +18,11 @@ from chatbot_common.events import CloudEvent
 from chatbot_common.store import open_store
 
 
-@pytest.fixture
-async def admin(unique: str, mongodb_url: str) -> AsyncIterator[Admin]:
+@asynccontextmanager
+async def running_admin(unique: str, mongodb_url: str, **overrides: Any) -> AsyncIterator[Admin]:
     bus_url = f"memory://admin-{unique}"
     store = open_store(mongodb_url, f"admin_{unique}", memory_namespace=unique)
-    runtime = build(settings(), bus=create_bus(bus_url, delivery_limit=3), store=store)
+    runtime = build(settings(**overrides), bus=create_bus(bus_url, delivery_limit=3), store=store)
     recorder = create_bus(bus_url)
     events: list[CloudEvent] = []
 
@@ -38,3 +40,9 @@ async def admin(unique: str, mongodb_url: str) -> AsyncIterator[Admin]:
     await recorder.close()
     if not store.in_memory:
         await store.client.drop_database(f"admin_{unique}")
+
+
+@pytest.fixture
+async def admin(unique: str, mongodb_url: str) -> AsyncIterator[Admin]:
+    async with running_admin(unique, mongodb_url) as started:
+        yield started
