@@ -6,7 +6,9 @@ over Open311 GeoReport v2 (S9). docs/contactcenter.md describes it for an integr
 - one singleton job under the lease ``contactcenter-sync:contactcenter`` runs the
   submitter, the status poller, the service-list refresher and the outage import;
 - outbox relays for the ``tickets``, ``services`` and ``outages`` collections;
-- ``GET /services`` on the service's HTTP port: the latest service list (JSON).
+- ``GET /services`` on the service's HTTP port: the latest service list (JSON);
+- the operator chat bridge (:mod:`.chat`, docs/operator-chat.md): ``contactcenter.chat``,
+  ``POST /chat/webhook``, its jobs under the lease ``contactcenter-sync:chat``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from chatbot_common.runner import ServiceRuntime
 from chatbot_common.store import Store
 from chatbot_common.topology import queue
 
+from . import chat
 from .open311 import Open311Client
 from .outages import OutageImport
 from .settings import ContactCenterSyncSettings
@@ -96,6 +99,7 @@ def build(settings: ContactCenterSyncSettings, *, bus: Bus | None = None, store:
     runtime.singleton("contactcenter", contactcenter)
     for name, outbox in outboxes.items():
         runtime.singleton(f"outbox-relay-{name}", _relay(outbox))
+    chat.mount(runtime, settings, clock=clock, relay_safety_scan=RELAY_SAFETY_SCAN)
     return runtime
 
 

@@ -46,3 +46,34 @@ class ContactCenterSyncSettings(Settings):
     @property
     def contactcenter_configured(self) -> bool:
         return bool(self.contactcenter_url.strip())
+
+    # ---- operator chat (issue 11, docs/operator-chat.md): Chatwoot's API channel
+    #: base URL of the chat server, e.g. ``https://chat.example.org`` (the simulator:
+    #: ``http://127.0.0.1:8090/chatwoot``); "" = chat off (``chat.declined`` ``disabled``)
+    chat_url: str = ""
+    #: a Chatwoot user's access token (an agent-bot token cannot create contacts)
+    chat_api_token: SecretStr = SecretStr("")
+    chat_account_id: int = Field(default=1, ge=1)
+    #: the API-channel inbox whose webhook URL points at ``POST /chat/webhook``
+    chat_inbox_id: int = Field(default=1, ge=1)
+    #: the inbox's webhook secret; set = unsigned, forged or stale webhooks get 401
+    chat_webhook_secret: SecretStr = SecretStr("")
+    #: e.g. ``mon-fri 08:00-20:00; sat 09:00-15:00`` in ``CHAT_TIMEZONE``; "" = always
+    chat_working_hours: str = ""
+    #: ISO dates without operators, comma separated
+    chat_holidays: str = ""
+    chat_timezone: str = "Europe/Kyiv"
+    #: no operator answer this long after the chat opened → ``chat.unanswered`` (once)
+    chat_answer_timeout_seconds: float = Field(default=300.0, gt=0)
+    #: a resident's message not delivered this long (chat server down) → ``chat.undelivered``
+    chat_delivery_budget_seconds: float = Field(default=600.0, gt=0)
+    chat_retry_min_seconds: float = Field(default=1.0, gt=0)
+    chat_retry_max_seconds: float = Field(default=30.0, gt=0)
+    #: one HTTP call to the chat server may take this long
+    chat_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: photos larger than this are sent as a link instead of an attachment
+    chat_media_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+
+    @property
+    def chat_configured(self) -> bool:
+        return bool(self.chat_url.strip())

@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from . import control, open311, operator
+from . import chat, chat_page, control, open311, operator
 from .keys import SIM, STOPPING
 from .state import Simulator
 
@@ -21,31 +21,43 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-def build_app(sim: Simulator | None = None, *, api_key: str | None = None) -> web.Application:
+def build_app(sim: Simulator | None = None, *, api_key: str | None = None,
+              chat_sim: chat.ChatSim | None = None) -> web.Application:
     """Open311 under ``/open311/v2``, control API under ``/control``, operator page at ``/``.
 
     ``api_key`` (if given) replaces ``sim.api_key``: POSTs must then carry it (else 403).
+    The Chatwoot subset lives under ``/chatwoot``, its operator page at ``/chat``
+    (``chat_sim``; default from ``CCSIM_CHAT_*``, see ccsim.chat).
     """
     sim = sim if sim is not None else Simulator()
     if api_key is not None:
         sim.api_key = api_key
     app = web.Application(client_max_size=MAX_REQUEST_BYTES,
-                          middlewares=[open311.faults_middleware, control.control_errors])
+                          middlewares=[open311.faults_middleware, control.control_errors, chat.chat_middleware])
     app[SIM] = sim
     app[STOPPING] = asyncio.Event()
     app.on_shutdown.append(_stopping)
     app.add_routes(open311.routes)
     app.add_routes(control.routes)
     app.add_routes(operator.routes)
+    app[chat.CHAT] = chat_sim if chat_sim is not None else chat.ChatSim.from_env()
+    app.on_cleanup.append(_close_chat)
+    app.add_routes(chat.routes)
+    app.add_routes(chat_page.routes)
     app.router.add_get("/healthz", _healthz)
     return app
 
 
+async def _close_chat(app: web.Application) -> None:
+    await app[chat.CHAT].close()
+
+
 async def start_simulator(sim: Simulator | None = None, host: str = "127.0.0.1", port: int = 8090, *,
-                          api_key: str | None = None) -> tuple[web.AppRunner, str]:
+                          api_key: str | None = None,
+                          chat_sim: chat.ChatSim | None = None) -> tuple[web.AppRunner, str]:
     """Start on the running loop (``port=0`` = a free port). Returns the runner and the base URL
     (the Open311 base is ``url + "/open311/v2"``); ``await runner.cleanup()`` stops it."""
-    app = build_app(sim, api_key=api_key)
+    app = build_app(sim, api_key=api_key, chat_sim=chat_sim)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
