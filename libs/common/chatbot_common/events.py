@@ -814,6 +814,63 @@ class ChatClosed(EventData):
     at: datetime
 
 
+# --------------------------------------------------------------------------- questions (C3)
+
+
+class FaqLink(BaseModel):
+    """An open-url button under an answer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    label: str = Field(min_length=1, max_length=40)
+    url: str = Field(pattern=r"^https?://")
+
+
+class FaqEntry(BaseModel):
+    """One knowledge-base entry (docs/faq.md): the canonical question, other phrasings,
+    the answer (formal «Ви», ≤ 1000 characters), topic, phones, links and, optionally,
+    the one settlement it is for."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    topic: str = Field(min_length=1, max_length=64)
+    question: str = Field(min_length=3, max_length=200)
+    phrasings: list[str] = Field(default_factory=list)
+    answer: str = Field(min_length=1, max_length=1000)
+    phones: list[str] = Field(default_factory=list)
+    links: list[FaqLink] = Field(default_factory=list, max_length=3)
+    keywords: list[str] = Field(default_factory=list)
+    settlement: str | None = None
+
+
+class FaqChanged(EventData):
+    """Staff changed the knowledge base (admin ``/api/v1/faq``) → the dialog. ``entry``
+    is the whole entry after the change, ``None`` when it was deleted. ``revision``
+    grows with every change of one entry: the dialog keeps the highest it saw, so
+    replays and late arrivals change nothing."""
+
+    type: ClassVar[str] = "faq.changed"
+    entry_id: str
+    revision: int = Field(ge=1)
+    entry: FaqEntry | None = None
+    at: datetime
+    changed_by: str | None = None  # staff account id, for the audit trail
+
+
+class FaqFeedback(EventData):
+    """A question the dialog could not answer, or a verdict on an answer (👍/👎). No
+    personal data: ``question`` has phones, e-mails and names removed, and no resident
+    id travels. The dialog keeps these for staff (docs/faq.md)."""
+
+    type: ClassVar[str] = "faq.feedback"
+    verdict: Literal["unanswered", "helpful", "not_helpful"]
+    question: str | None = None
+    entry_id: str | None = None
+    suggestions: list[str] = Field(default_factory=list)
+    score: float | None = None
+    settlement_id: str | None = None
+    at: datetime
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     model.type: model
     for model in (

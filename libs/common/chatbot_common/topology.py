@@ -61,7 +61,10 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("contactcenter.tickets", ("ticket.submitted", "ticket.rated"), consumer="contactcenter-sync"),
     QueueSpec(
         "dialog.events",
-        ("ticket.*", "contactcenter.services", "outage.*", "audience.resync_requested"),
+        ("ticket.*", "contactcenter.services", "outage.*", "audience.resync_requested",
+         # C3: knowledge-base edits from admin; the dialog's own question feedback,
+         # stored for staff once it left the resident's outbox (docs/faq.md)
+         "faq.changed", "faq.feedback"),
         consumer="dialog",
     ),
     QueueSpec(

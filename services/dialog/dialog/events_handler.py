@@ -1,5 +1,5 @@
 """The dialog's second consumer: ``dialog.events`` (``ticket.*``, ``contactcenter.services``,
-``outage.*``, ``audience.resync_requested``).
+``outage.*``, ``audience.resync_requested``, ``faq.changed``, ``faq.feedback``).
 
 - Every event updates the dialog's own projections (``projections``), idempotently.
 - ``ticket.rejected`` also tells the resident (an answer to their own action) through
@@ -9,6 +9,9 @@
   resident (or the listed ones), each with an id derived from the request's id and the
   resident, so the notifier can rebuild its audience; a repeat republishes the same ids
   (its inbox drops them).
+- ``faq.changed`` updates the knowledge base (highest revision wins) and rebuilds this
+  replica's index; ``faq.feedback`` (published by the dialog's own outbox) is kept for
+  staff in ``faq_questions`` (docs/faq.md).
 
 The inbox remembers an event only after all of that succeeded: a crash midway makes the
 broker redeliver it, and each step is safe to repeat.
@@ -22,6 +25,8 @@ from chatbot_common.bus import Bus
 from chatbot_common.events import (
     AudienceResyncRequested,
     CloudEvent,
+    FaqChanged,
+    FaqFeedback,
     ResidentUpdated,
     TicketRejected,
     derived_id,
@@ -32,6 +37,8 @@ from chatbot_common.store import Inbox
 from .conversation.api import TicketRejectedNotice
 from .conversation.model import Resident
 from .conversation.snapshots import snapshot
+from .faq.answerer import FaqAnswerer
+from .faq.store import FaqStore
 from .handlers import SOURCE, InboundHandler
 from .projections import Projections
 from .repository import ResidentRepository
@@ -41,12 +48,15 @@ log = structlog.get_logger("dialog.events")
 
 class EventsHandler:
     def __init__(self, *, projections: Projections, inbox: Inbox, inbound: InboundHandler,
-                 repository: ResidentRepository, bus: Bus) -> None:
+                 repository: ResidentRepository, bus: Bus, faq: FaqStore | None = None,
+                 answerer: FaqAnswerer | None = None) -> None:
         self.projections = projections
         self.inbox = inbox
         self.inbound = inbound
         self.repository = repository
         self.bus = bus
+        self.faq = faq
+        self.answerer = answerer
 
     async def __call__(self, event: CloudEvent) -> None:
         if await self.inbox.seen(event.id):
@@ -55,6 +65,14 @@ class EventsHandler:
         if isinstance(data, AudienceResyncRequested):
             count = await self.resync(event, data)
             log.info("dialog.resync", requested_by=data.requested_by, residents=count)
+        elif isinstance(data, FaqChanged):
+            if self.faq is not None and await self.faq.apply(data):
+                log.info("faq.changed", entry_id=data.entry_id, revision=data.revision, deleted=data.entry is None)
+            if self.answerer is not None:
+                await self.answerer.refresh()
+        elif isinstance(data, FaqFeedback):
+            if self.faq is not None:
+                await self.faq.record(event.id, data)
         else:
             await self.projections.apply(event.id, data)
             if isinstance(data, TicketRejected):

@@ -12,6 +12,9 @@ from chatbot_common.topology import queue
 
 from .conversation.context import build_context
 from .events_handler import EventsHandler
+from .faq.answerer import FaqAnswerer
+from .faq.kb import load_seed
+from .faq.store import FaqStore
 from .handlers import InboundHandler
 from .projections import Projections
 from .repository import ResidentRepository
@@ -30,17 +33,25 @@ def build(settings: DialogSettings, *, bus: Bus | None = None, store: Store | No
     repository = ResidentRepository(runtime.store, outbox)
     inbox = Inbox(runtime.store, "inbox", ttl=settings.inbox_ttl)
     projections = Projections(runtime.store)
+    faq_store = FaqStore(runtime.store)
+    answerer = FaqAnswerer(store=faq_store) if settings.dialog_faq_enabled else None
     context = build_context(repository, data_dir=Path(settings.dialog_data_dir) if settings.dialog_data_dir else None,
-                            records=projections)
+                            records=projections, questions=answerer)
     handler = InboundHandler(repository=repository, inbox=inbox, context=context)
     events = EventsHandler(projections=projections, inbox=Inbox(runtime.store, "events_inbox", ttl=settings.inbox_ttl),
-                           inbound=handler, repository=repository, bus=runtime.bus)
+                           inbound=handler, repository=repository, bus=runtime.bus, faq=faq_store,
+                           answerer=answerer)
 
     async def prepare() -> None:
         await repository.setup()
         await inbox.setup()
         await projections.setup()
         await events.inbox.setup()
+        await faq_store.setup()
+        if answerer is not None:
+            # Seeding is idempotent, so every replica may do it; a bad file stops the start.
+            await faq_store.seed(load_seed(Path(settings.dialog_faq_file) if settings.dialog_faq_file else None))
+            await answerer.refresh(force=True)
 
     async def relay() -> None:
         # The outbox relay, also finishing follow-up tasks and interrupted moves.
@@ -52,4 +63,6 @@ def build(settings: DialogSettings, *, bus: Bus | None = None, store: Store | No
     events_spec = queue(EVENTS_QUEUE)
     runtime.subscribe(events_spec.name, list(events_spec.keys), events, single_active=events_spec.single_active)
     runtime.singleton("outbox-relay", relay)
+    if answerer is not None:
+        runtime.background("faq-refresh", lambda: answerer.keep_fresh(settings.dialog_faq_refresh_seconds))
     return runtime

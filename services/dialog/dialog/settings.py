@@ -8,3 +8,8 @@ from chatbot_common.settings import Settings
 class DialogSettings(Settings):
     dialog_port: int = 8081
     dialog_data_dir: str | None = None  # per-city data; default: packaged Khmelnytskyi data
+    #: C3 questions: off answers free text with the old hint (no knowledge base)
+    dialog_faq_enabled: bool = True
+    dialog_faq_file: str | None = None  # the seed file; default: packaged Khmelnytskyi knowledge base
+    #: how often a replica checks for knowledge-base changes another replica applied
+    dialog_faq_refresh_seconds: float = 30.0

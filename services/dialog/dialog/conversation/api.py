@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from chatbot_common.events import Button, Channel, EventData, InboundContent
+from typing import Literal
+
+from chatbot_common.events import Button, Channel, EventData, FaqEntry, InboundContent
 
 from .model import Identity, Resident
 
@@ -106,6 +108,25 @@ class TicketRejectedNotice:
 #: (an operator wrote, a survey arrived) to this union and a handler for each to
 #: ``notices.HANDLERS``.
 SystemNotice = TextNotice | TicketRejectedNotice
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """What the question answerer (C3) made of a resident's free text.
+
+    ``answer``: one entry it is confident about (``kind="answer"``). ``decline``: none;
+    ``suggestions`` are the nearest entries (up to three, possibly none). ``greeting``,
+    ``thanks``, ``obscene``: small talk with no question in it. ``obscene_answer``: an
+    answer to a question that also held obscene words (a calm note on top).
+    ``question``: the text with personal data removed (what may be stored), ``score``
+    the best entry's score (for staff)."""
+
+    kind: Literal["answer", "decline", "greeting", "thanks", "obscene"]
+    question: str = ""
+    answer: FaqEntry | None = None
+    suggestions: tuple[FaqEntry, ...] = ()
+    score: float | None = None
+    obscene: bool = False
 
 
 class ResidentDirectory(Protocol):

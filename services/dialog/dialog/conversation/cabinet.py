@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from chatbot_common.events import Button
 
-from . import codes, outages, profile, registration, tickets, useful_info
-from .api import Reply
+from . import codes, outages, profile, questions, registration, tickets, useful_info
 from .keyboards import button, grid, navigation, open_url
 from .turn import Answer, Step, Turn
 
@@ -110,14 +109,14 @@ async def free_text(turn: Turn, text: str) -> None:
 
 
 async def answer_question(turn: Turn, text: str) -> bool:
-    questions = turn.ctx.questions
-    if questions is None or not text:
+    """Ask the C3 answerer; ``False`` when there is none or it has nothing to say."""
+    answerer = turn.ctx.questions
+    if answerer is None or not text:
         return False
-    reply = await questions.answer(turn.resident, text)
-    if reply is None:
+    result = await answerer.answer(turn.resident, text)
+    if result is None:
         return False
-    buttons = reply.buttons or navigation(turn.t, back=False)
-    turn.replies.append(Reply(text=reply.text, buttons=list(buttons)))
+    questions.show(turn, result)
     return True
 
 

@@ -93,6 +93,13 @@ RATE_KEEP = "trate:keep"
 # Outages (issue 8)
 OUTAGES_NOTIFY = "outages:notify"  # the notification setting, one tap from the screen
 
+# Questions (C3): a suggestion of the «not found» answer, and the feedback on an answer
+FAQ = "faq:"
+FAQ_SHOW = "faq:show:"  # + entry id: open a suggested answer
+FAQ_UP = "faq:up:"  # + entry id: «👍 Допомогло»
+FAQ_DOWN = "faq:down:"  # + entry id: «👎 Ні»
+FAQ_LINK = "faq:link:"  # + entry id + ":" + n (open-url buttons; never sent back)
+
 _CODE = re.compile(r"^[a-z][a-z_]*:[a-z0-9_\-:]+$")
 
 

@@ -14,23 +14,27 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from chatbot_common.events import utcnow
+from chatbot_common.events import FaqEntry, utcnow
 
 from chatbot_common.directory import DEFAULT_DATA_DIR, CityData, load_city
-from .api import Reply, ResidentDirectory
+from .api import QuestionResult, Reply, ResidentDirectory
 from .model import Resident, new_link_code
 from .records import MemoryRecords, Records
 
 
 class QuestionAnswerer(Protocol):
-    """The hook for C3 (a later issue): answer a resident's free-text question.
+    """C3: answers a resident's free-text question (``dialog.faq.FaqAnswerer``).
 
-    Returns the answer to send, or ``None`` when it has none; the engine then falls back
-    to a polite hint and the menu. Free text at a menu screen and «❓ Поставити питання»
-    both go through it once it is given to :func:`build_context`.
+    ``answer`` returns a :class:`~.api.QuestionResult` (an older, simpler answerer may
+    return a ready :class:`~.api.Reply`, or ``None`` when it has nothing: the engine then
+    falls back to a polite hint and the menu). ``entry`` gives an entry by id, for a
+    suggestion the resident taps later. Free text at a menu screen and «❓ Поставити
+    питання» both go through it once it is given to :func:`build_context`.
     """
 
-    async def answer(self, resident: Resident, text: str) -> Reply | None: ...
+    async def answer(self, resident: Resident, text: str) -> QuestionResult | Reply | None: ...
+
+    async def entry(self, entry_id: str) -> FaqEntry | None: ...
 
 
 @dataclass(frozen=True)

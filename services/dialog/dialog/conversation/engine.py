@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from chatbot_common.events import MessageKind
 
-from . import cabinet, codes, linking, notices, outages, profile, registration, tickets, useful_info
+from . import cabinet, codes, linking, notices, outages, profile, questions, registration, tickets, useful_info
 from .api import Incoming, IncomingKind, Outcome, SystemNotice
 from .context import Context
 from .model import Identity, Resident
@@ -159,6 +159,8 @@ async def _navigate(turn: Turn, code: str) -> bool:
     if code.startswith(codes.LINK):
         turn.go("links")
         return True
+    if code.startswith(codes.FAQ):
+        return await questions.open_code(turn, code)
     if mode == "registered":
         return (profile.open_entry(turn, code) or linking.open_unlink(turn, code)
                 or await tickets.open_code(turn, code) or outages.open_code(turn, code))

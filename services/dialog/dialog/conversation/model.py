@@ -134,6 +134,9 @@ class Resident(BaseModel):
     sent_drafts: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: tickets this resident rated (the projection learns it a moment later)
     rated_tickets: list[str] = Field(default_factory=list)
+    #: the last question answered (C3), for its 👍/👎: ``entry_id``, ``question``
+    #: (personal data already stripped), ``score``, ``rated``
+    faq_last: dict[str, Any] | None = None
 
     def identity(self, channel: Channel, channel_user_id: str) -> Identity | None:
         return next(
