@@ -326,6 +326,8 @@ class TicketSync:
         fields: dict[str, Any] = {"state": "registered", "service_request_id": srid, "status": TicketStatus.open.value,
                                   "raw_status": "open", "registered_at": utcnow(), "expected_at": expected,
                                   "deadline_version": 1 if expected else 0}
+        if self._told_within_reminder(expected):
+            fields["reminded_version"] = 1
         if record is not None:
             fields["record_key"] = _record_key(record)
             fields["status_at"] = ms(record.updated_datetime)
@@ -525,9 +527,21 @@ class TicketSync:
         data = TicketDeadlineChanged(**self._base(doc), service_request_id=doc["service_request_id"],
                                      expected_at=expected, previous_expected_at=previous)
         event = self._event(data, derived_id(doc["_id"], "deadline", version))
+        fields = {"expected_at": expected, "deadline_version": version}
+        if self._told_within_reminder(expected):
+            fields["reminded_version"] = version
         if await self._write({"_id": doc["_id"], "deadline_version": doc.get("deadline_version", 0)},
-                             {"$set": {"expected_at": expected, "deadline_version": version}}, [event]):
+                             {"$set": fields}, [event]):
             log.info("ticket.deadline_changed", ticket_id=doc["_id"], version=version)
+
+    def _told_within_reminder(self, expected: datetime | None) -> bool:
+        """A deadline the resident is told about when it is already within the reminder
+        window: the notice that tells it is the reminder (no second paid message minutes
+        later saying the same)."""
+        if expected is None:
+            return False
+        before = timedelta(hours=self.settings.contactcenter_deadline_reminder_hours)
+        return expected - before <= self.clock() < expected
 
     async def check_deadlines(self) -> None:
         """A reminder ``CONTACTCENTER_DEADLINE_REMINDER_HOURS`` before the deadline and a

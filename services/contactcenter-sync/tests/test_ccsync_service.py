@@ -275,6 +275,28 @@ async def test_deadlines(center: FakeContactCenter, amqp_url: str, listener: Lis
         await svc.stop()
 
 
+async def test_a_deadline_told_inside_the_reminder_window_gets_no_separate_reminder(
+        center: FakeContactCenter, amqp_url: str, listener: Listener) -> None:
+    """A deadline set (or moved) when it is already less than the reminder window away:
+    the deadline notice itself is the reminder — no second paid message a poll later
+    saying the same; the overdue notice still comes when it passes."""
+    clock = Clock()
+    svc = await Sync(center.url, amqp_url, clock=clock).start()
+    try:
+        srid = await registered(svc, listener, "t-near")
+        now = datetime.now(UTC).replace(microsecond=0)
+        soon = now + timedelta(hours=5)  # inside the 24 h window from the start
+        center.set_deadline(srid, soon)
+        await listener.wait("ticket.deadline_changed")
+        await asyncio.sleep(0.6)  # several poll rounds
+        assert listener.of("ticket.deadline_reminder") == []
+        clock.now = soon + timedelta(minutes=1)
+        await listener.wait("ticket.overdue")
+        assert listener.of("ticket.deadline_reminder") == []
+    finally:
+        await svc.stop()
+
+
 async def test_rating_forwarded_and_reopen(service: Sync, listener: Listener, center: FakeContactCenter) -> None:
     """A rating is stored and reaches the contact center's extension once (a replayed
     rating event changes nothing); reopen=True asks it to reopen, and its 'reopen'
