@@ -9,7 +9,7 @@ import pytest
 import uuid
 
 from tests.support import add_vhost, delete_queues, delete_vhost, vhost_url
-from tests.e2e.harness import STATE_QUEUES, BotSystem
+from tests.e2e.harness import CitySystem, STATE_QUEUES, BotSystem
 from vibersim.client import SimClient
 
 pytestmark = pytest.mark.rabbitmq
@@ -71,3 +71,25 @@ def assert_official_sdk_parses(body: dict) -> None:
     assert parsed.text == message["text"]
     if "keyboard" in message:
         assert parsed.keyboard == message["keyboard"]
+
+
+@pytest.fixture
+async def city(rabbit_url: str, mongodb_url: str, system_env: dict[str, str]) -> AsyncIterator[CitySystem]:
+    """Every service of the bot plus both simulators (Viber, the Contact Center)."""
+    bot = CitySystem(amqp_url=rabbit_url, mongodb_url=mongodb_url, extra_env=system_env)
+    try:
+        bot.start()
+        yield bot
+    finally:
+        codes = bot.stop()
+    assert set(codes.values()) == {0}, codes  # every process stops cleanly on SIGTERM
+
+
+@pytest.fixture
+async def city_sim(city: CitySystem) -> AsyncIterator[SimClient]:
+    async with SimClient(city.sim.url) as client:
+        yield client
+        for method in ("send_message", "broadcast_message"):
+            for record in await client.requests(method):
+                if record["status"] == 0:
+                    assert_official_sdk_parses(record["body"])

@@ -150,3 +150,51 @@ class BotSystem:
 
     def stop(self) -> dict[str, int]:
         return {p.name: p.stop() for p in (self.gateway, self.dialog, self.sim)}
+
+
+ADMIN_EMAIL = "admin@e2e.local"
+ADMIN_PASSWORD = "e2e-admin-password"
+
+
+@dataclass
+class CitySystem(BotSystem):
+    """Everything a city runs, each its own process on one broker: fake Viber, gateway,
+    dialog, contactcenter-sync with the contact-center simulator, notifier and admin."""
+
+    ccsim: ServiceProcess = field(init=False)
+    contactcenter: ServiceProcess = field(init=False)
+    notifier: ServiceProcess = field(init=False)
+    admin: ServiceProcess = field(init=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        common = {k: v for k, v in self.dialog.env.items() if k != "DIALOG_PORT"}
+        cc_port, sync_port, notifier_port, admin_port = free_port(), free_port(), free_port(), free_port()
+        self.ccsim = ServiceProcess("ccsim", "ccsim", cc_port, {
+            **common, "CCSIM_PORT": str(cc_port), "CCSIM_TOKEN_DELAY_SECONDS": "manual", "CCSIM_API_KEY": "e2e-key",
+        }, ready_path="/healthz")
+        self.contactcenter = ServiceProcess("contactcenter-sync", "contactcenter_sync", sync_port, {
+            **common, "CONTACTCENTER_SYNC_PORT": str(sync_port),
+            "CONTACTCENTER_URL": f"http://127.0.0.1:{cc_port}/open311/v2", "CONTACTCENTER_API_KEY": "e2e-key",
+            "CONTACTCENTER_POLL_SECONDS": "1", "CONTACTCENTER_RETRY_MIN_SECONDS": "0.5",
+            "CONTACTCENTER_RETRY_MAX_SECONDS": "2", **self.extra_env,
+        })
+        self.notifier = ServiceProcess("notifier", "notifier", notifier_port,
+                                       {**common, "NOTIFIER_PORT": str(notifier_port)})
+        self.admin = ServiceProcess("admin", "admin", admin_port, {
+            **common, "ADMIN_PORT": str(admin_port), "ADMIN_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
+            "ADMIN_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
+        })
+
+    @property
+    def processes(self) -> list[ServiceProcess]:
+        return [self.sim, self.ccsim, self.dialog, self.contactcenter, self.notifier, self.admin, self.gateway]
+
+    def start(self, *, dialog: bool = True) -> CitySystem:
+        for process in self.processes:
+            if process is not self.dialog or dialog:
+                process.start()
+        return self
+
+    def stop(self) -> dict[str, int]:
+        return {p.name: p.stop() for p in reversed(self.processes)}

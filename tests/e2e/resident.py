@@ -79,6 +79,21 @@ class Phone:
         assert code in self.codes, f"{code!r} is not on the keyboard: {self.codes}"
         return await self._turn(self.sim.say(self.user_id, code, silent=True))
 
+    async def tap_expecting(self, code: str, messages: int) -> list[dict[str, Any]]:
+        """Tap, then wait for exactly ``messages`` new bot messages: the turn's answer and
+        the notices it causes (e.g. «accepted» and the request's number, in either order)."""
+        assert code in self.codes, f"{code!r} is not on the keyboard: {self.codes}"
+        before = await self.count()
+        answer = await self.sim.say(self.user_id, code, silent=True)
+        assert answer["http_status"] == 200, answer
+        chat = await self.sim.wait_for_chat(
+            self.user_id, lambda c: sum(e["from"] == "bot" for e in c) >= before + messages, timeout=self.timeout
+        )
+        bot = [e for e in chat if e["from"] == "bot"]
+        assert len(bot) == before + messages, f"expected {messages} messages, got {len(bot) - before}"
+        self.last = bot[-1]
+        return bot[before:]
+
     async def share_phone(self, phone: str) -> dict[str, Any]:
         assert any(b.action == ButtonAction.share_phone for b in self.buttons), "no share-phone button"
         return await self._turn(self.sim.contact(self.user_id, phone))
