@@ -134,6 +134,9 @@ class ChatBridge:
         self.wake = asyncio.Event()
         self.t = catalog()
         self._flushes: set[asyncio.Task[Any]] = set()
+        #: one flusher at a time per chat (two would publish an entry twice: harmless, the
+        #: ids are the same, but noisy)
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def setup(self) -> None:
         await self.outbox.setup()
@@ -167,12 +170,21 @@ class ChatBridge:
             return False
         if events:
             if background:
-                task = asyncio.create_task(self.outbox.flush(filter_["_id"]))
+                task = asyncio.create_task(self._flush(filter_["_id"]))
                 self._flushes.add(task)
                 task.add_done_callback(self._flushes.discard)
             else:
-                await self.outbox.flush(filter_["_id"])
+                await self._flush(filter_["_id"])
         return True
+
+    async def _flush(self, chat_id: str) -> None:
+        lock = self._locks.setdefault(chat_id, asyncio.Lock())
+        try:
+            async with lock:
+                await self.outbox.flush(chat_id)
+        finally:
+            if not lock.locked() and self._locks.get(chat_id) is lock:
+                del self._locks[chat_id]
 
     def _base(self, chat: dict[str, Any]) -> dict[str, Any]:
         return {"chat_id": chat["_id"], "resident_id": chat.get("resident_id", ""), "at": utcnow()}
@@ -503,7 +515,7 @@ class ChatBridge:
         key = f"{event}:{ident}"
         if ident is not None and await self.seen_webhooks.find_one({"_id": key}, {"_id": 1}):
             WEBHOOKS.labels(outcome="duplicate").inc()
-            return web.json_response({"ok": True, "duplicate": True})
+            return web.json_response({"ok": True, "outcome": "duplicate"})
         outcome = await self._on_webhook(event, payload)
         WEBHOOKS.labels(outcome=outcome).inc()
         if ident is not None:

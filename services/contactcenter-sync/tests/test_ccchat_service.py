@@ -152,10 +152,14 @@ async def test_duplicate_webhooks_and_own_echoes_are_not_relayed(center: ChatCen
         outcomes = [d["status"] for d in center.chat.deliveries]
         assert outcomes and all(s == 200 for s in outcomes)
         sent = [d for d in center.chat.deliveries if d["event"] == "message_created"]
-        assert len(sent) >= 6  # note, reply, echo: each twice
+        assert len(sent) == 6  # note, reply, echo: each twice
+        outcomes = sorted(json.loads(d["answer"])["outcome"] for d in sent if d["body"]["content"] == "Одна відповідь")
+        assert outcomes == ["duplicate", "relayed"], outcomes
+        own = [json.loads(d["answer"]).get("outcome") for d in sent if d["body"]["content"] == "echo"]
+        assert "relayed" not in own and "ignored_own" in own
         await asyncio.sleep(0.3)  # a second relay would have been published by now
-        assert [e.data["text"] for e in listener.of("chat.operator_message", "c2")] == ["Одна відповідь"]
-        assert len(listener.of("chat.closed", "c2")) == 1
+        assert [e.data["text"] for e in listener.unique("chat.operator_message", "c2")] == ["Одна відповідь"]
+        assert len(listener.unique("chat.closed", "c2")) == 1
     finally:
         await svc.stop()
 

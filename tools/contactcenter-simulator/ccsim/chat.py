@@ -91,7 +91,7 @@ class ChatSim:
     contacts: dict[int, dict[str, Any]] = field(default_factory=dict)
     conversations: dict[int, Conversation] = field(default_factory=dict)
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
-    #: every webhook delivery: event, status (HTTP or error), body
+    #: every webhook delivery: event, body, status (HTTP or error) and the answer's text
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
     _next_id: int = 0
@@ -279,6 +279,7 @@ class ChatSim:
         try:
             async with self._session.post(self.webhook_url or "", data=raw, headers=self.sign(raw)) as resp:
                 record["status"] = resp.status
+                record["answer"] = (await resp.text())[:500]
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # one try, as Chatwoot (#15920)
             record["status"] = f"error: {type(exc).__name__}"
         self.deliveries.append(record)
