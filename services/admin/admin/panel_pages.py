@@ -61,7 +61,8 @@ def register(panel: Panel, app: web.Application) -> None:
 
     @page(Role.editor)
     async def outage_new(ctx: Ctx) -> web.StreamResponse:
-        return panel.render(ctx, "outage_form.html", form_context(ctx, {"kind": "planned"}, {}, mode="create"))
+        return panel.render(ctx, "outage_form.html", form_context(ctx, {**_form_values(None), "kind": "planned"}, {},
+                                                                    mode="create"))
 
     @page(Role.editor)
     async def outage_create(ctx: Ctx) -> web.StreamResponse:
@@ -201,6 +202,9 @@ def register(panel: Panel, app: web.Application) -> None:
         row = q.get("row", "0")
         spec = q.get(f"addresses[{row}].houses", q.get("spec", ""))
         street = q.get(f"addresses[{row}].street", "").strip() or None
+        if not street and not spec.strip():  # an unused row: nothing to say
+            return panel.render(ctx, "house_preview.html", {"summary": None, "error": None, "row": row,
+                                                            "whole": False})
         try:
             preview = await panel.api(ctx, "POST", "/house-spec/preview", body={"spec": spec, "street": street})
             return panel.render(ctx, "house_preview.html", {"summary": preview.summary, "error": None, "row": row,

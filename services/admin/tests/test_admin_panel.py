@@ -360,7 +360,12 @@ async def test_validation_errors_are_shown_next_to_their_fields_and_the_input_is
 
 
 async def test_without_javascript_a_row_can_be_added(browser):
-    """«Додати вулицю» re-renders the form with one more street row, keeping the input."""
+    """The empty form has three street rows, each with a label and a datalist of the
+    settlement's streets; «Додати вулицю» re-renders it with one more, keeping the input."""
+    status, text, _ = await browser.get("/panel/outages/new")
+    assert status == 200 and 'name="addresses[2].street"' in text and 'name="addresses[3].street"' not in text
+    assert '<label for="f-addresses-0-street">' in text and 'list="streets-0"' in text
+    assert text.count('<option value="вул. Проскурівська">') >= 3
     status, text, _ = await browser.post("/panel/outages/new", {**FORM, "action": "add_row", "rows": "3"})
     assert status == 200 and 'name="addresses[3].street"' in text and 'value="1-31 непарні"' in text
 
