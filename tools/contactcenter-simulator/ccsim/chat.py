@@ -8,6 +8,8 @@ docs/operator-chat.md of the repository, read from chatwoot/chatwoot v4.15):
 - ``GET contacts/search?q=`` (substring match on name, identifier, phone),
   ``POST contacts`` (phone must be E.164, identifier unique → else 422),
   ``POST contacts/{id}/contact_inboxes``;
+- request bodies are checked against Chatwoot's published OpenAPI document
+  (:mod:`.chat_openapi`; a misfit → 422 ``{"message"}``);
 - ``POST conversations``, ``GET conversations/{id}``, ``GET|POST conversations/{id}/messages``
   (JSON or multipart with repeated ``attachments[]``; ``source_id`` stored and echoed in
   webhooks), ``POST conversations/{id}/toggle_status``, ``POST conversations/{id}/custom_attributes``.
@@ -39,6 +41,8 @@ from typing import Any, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
+
+from . import chat_openapi
 
 PREFIX = "/chatwoot"
 API = PREFIX + "/api/v1/accounts/{account_id}"
@@ -112,7 +116,10 @@ class ChatSim:
     # ---------------------------------------------------------------- model
 
     def contact_view(self, contact: dict[str, Any]) -> dict[str, Any]:
-        return {k: contact[k] for k in ("id", "name", "identifier", "phone_number", "email", "custom_attributes")}
+        view = {k: contact[k] for k in ("id", "name", "identifier", "phone_number", "email", "custom_attributes")}
+        view["contact_inboxes"] = [{"source_id": ci["source_id"], "inbox": {"id": ci["inbox_id"], "channel_type": "Channel::Api"}}
+                                   for ci in contact["inboxes"]]
+        return view
 
     def conversation(self, conversation_id: int | str) -> Conversation:
         try:
@@ -345,13 +352,18 @@ async def chat_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return _error(exc.status, exc.message)
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
+async def _json(request: web.Request, path: str) -> dict[str, Any]:
+    """The JSON body, checked against the request schema of Chatwoot's published OpenAPI
+    document for ``path`` (below ``/api/v1/accounts/{account_id}``): a misfit → 422."""
     try:
         body = await request.json()
     except ValueError:
         raise ChatError(422, "body must be JSON") from None
     if not isinstance(body, dict):
         raise ChatError(422, "body must be a JSON object")
+    problem = chat_openapi.request_errors(path, request.method.lower(), body)
+    if problem is not None:
+        raise ChatError(422, f"does not fit Chatwoot's OpenAPI document: {problem}")
     return body
 
 
@@ -366,12 +378,12 @@ async def search_contacts(request: web.Request) -> web.Response:
 
 @routes.post(API + "/contacts")
 async def create_contact(request: web.Request) -> web.Response:
-    return web.json_response(_chat(request).create_contact(await _json(request)))
+    return web.json_response(_chat(request).create_contact(await _json(request, "/contacts")))
 
 
 @routes.post(API + "/contacts/{contact_id}/contact_inboxes")
 async def create_contact_inbox(request: web.Request) -> web.Response:
-    body = await _json(request)
+    body = await _json(request, "/contacts/{id}/contact_inboxes")
     try:
         contact_id = int(request.match_info["contact_id"])
     except ValueError:
@@ -383,7 +395,7 @@ async def create_contact_inbox(request: web.Request) -> web.Response:
 @routes.post(API + "/conversations")
 async def create_conversation(request: web.Request) -> web.Response:
     chat = _chat(request)
-    return web.json_response(chat.conversation_view(chat.create_conversation(await _json(request))))
+    return web.json_response(chat.conversation_view(chat.create_conversation(await _json(request, "/conversations"))))
 
 
 @routes.get(API + "/conversations/{conversation_id}")
@@ -418,7 +430,7 @@ async def create_message(request: web.Request) -> web.Response:
                 body[key] = value
         body["private"] = str(body.get("private", "false")).lower() == "true"
     else:
-        body = await _json(request)
+        body = await _json(request, "/conversations/{conversation_id}/messages")
     message_type = body.get("message_type") or "outgoing"
     if isinstance(message_type, int):
         message_type = MESSAGE_TYPES.get(message_type, "")
@@ -437,7 +449,7 @@ async def create_message(request: web.Request) -> web.Response:
 async def toggle_status(request: web.Request) -> web.Response:
     chat = _chat(request)
     conv = chat.conversation(request.match_info["conversation_id"])
-    body = await _json(request)
+    body = await _json(request, "/conversations/{conversation_id}/toggle_status")
     chat.set_status(conv, str(body.get("status") or ""))
     return web.json_response({"meta": {}, "payload": {"success": True, "conversation_id": conv.id,
                                                       "current_status": conv.status}})
@@ -447,7 +459,7 @@ async def toggle_status(request: web.Request) -> web.Response:
 async def custom_attributes(request: web.Request) -> web.Response:
     chat = _chat(request)
     conv = chat.conversation(request.match_info["conversation_id"])
-    attrs = (await _json(request)).get("custom_attributes")
+    attrs = (await _json(request, "/conversations/{conversation_id}/custom_attributes")).get("custom_attributes")
     if not isinstance(attrs, dict):
         raise ChatError(422, "custom_attributes must be an object")
     conv.custom_attributes = dict(attrs)  # replaces the whole set, as Chatwoot

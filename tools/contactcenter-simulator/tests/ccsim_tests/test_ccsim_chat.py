@@ -17,6 +17,7 @@ from aiohttp import web
 
 from ccsim import start_simulator
 from ccsim.chat import ChatSim
+from ccsim.chat_openapi import response_errors
 
 TOKEN = "tok"
 SECRET = "hook-secret"
@@ -195,3 +196,52 @@ async def test_operator_page_forms(chat: Chat) -> None:
     assert re.search(r'data-testid="chat-status">Завершена<', page) and 'data-testid="reply-form"' not in page
     async with chat.http.get(chat.url + "/chat/999") as resp:
         assert resp.status == 404
+
+
+async def test_answers_fit_chatwoots_openapi_document(chat: Chat) -> None:
+    """The answers of search, contact_inboxes, conversation create/show, messages list and
+    create, toggle_status and custom_attributes fit the response schemas of Chatwoot's
+    published document (contact create is answered as the real server does — the
+    document's schema for it is known to be wrong, see chat_openapi_data/README.md)."""
+    checks: list[tuple[str, str, Any]] = []
+    status, created = await chat.call("POST", "/contacts", json={"inbox_id": 1, "identifier": "res-9", "name": "О"})
+    assert status == 200 and created["payload"]["contact"]["id"] and created["payload"]["contact_inbox"]["source_id"]
+    contact_id = created["payload"]["contact"]["id"]
+    _, found = await chat.call("GET", "/contacts/search", params={"q": "res-9"})
+    checks.append(("/contacts/search", "get", found))
+    assert found["payload"][0]["contact_inboxes"][0]["inbox"]["id"] == 1
+    _, inbox = await chat.call("POST", f"/contacts/{contact_id}/contact_inboxes", json={"inbox_id": 1})
+    checks.append(("/contacts/{id}/contact_inboxes", "post", inbox))
+    _, conv = await chat.call("POST", "/conversations", json={"source_id": inbox["source_id"], "inbox_id": 1,
+                                                              "contact_id": contact_id, "status": "open"})
+    checks.append(("/conversations", "post", conv))
+    _, shown = await chat.call("GET", f"/conversations/{conv['id']}")
+    checks.append(("/conversations/{conversation_id}", "get", shown))
+    _, msg = await chat.call("POST", f"/conversations/{conv['id']}/messages",
+                             json={"content": "Привіт", "message_type": "incoming", "private": False})
+    checks.append(("/conversations/{conversation_id}/messages", "post", msg))
+    _, listed = await chat.call("GET", f"/conversations/{conv['id']}/messages")
+    checks.append(("/conversations/{conversation_id}/messages", "get", listed))
+    _, toggled = await chat.call("POST", f"/conversations/{conv['id']}/toggle_status", json={"status": "resolved"})
+    checks.append(("/conversations/{conversation_id}/toggle_status", "post", toggled))
+    _, attrs = await chat.call("POST", f"/conversations/{conv['id']}/custom_attributes",
+                               json={"custom_attributes": {"chatbot_rating": 5}})
+    checks.append(("/conversations/{conversation_id}/custom_attributes", "post", attrs))
+    for path, method, body in checks:
+        assert response_errors(path, method, body) is None, (path, method, response_errors(path, method, body))
+    # the check is not blind: a wrong answer is caught
+    assert response_errors("/conversations/{conversation_id}/messages", "post", {**msg, "message_type": "incoming"})
+
+
+async def test_requests_that_do_not_fit_the_document_are_refused(chat: Chat) -> None:
+    """Request bodies are checked against the document: a number as content, an unknown
+    status, no inbox_id → 422 naming the field, and nothing is stored."""
+    conv = await chat.conversation()
+    status, body = await chat.call("POST", f"/conversations/{conv}/messages", json={"content": 5})
+    assert status == 422 and "content" in body["message"]
+    status, body = await chat.call("POST", f"/conversations/{conv}/toggle_status", json={"status": "closed"})
+    assert status == 422 and "status" in body["message"]
+    status, body = await chat.call("POST", "/contacts", json={"identifier": "x"})
+    assert status == 422 and "inbox_id" in body["message"]
+    assert chat.sim.conversation(conv).messages == [] and chat.sim.conversation(conv).status == "open"
+    assert len(chat.sim.contacts) == 1
