@@ -77,6 +77,8 @@ SOURCE = "contactcenter-sync"
 CHAT_QUEUE = "contactcenter.chat"
 #: webhooks older (or newer) than this are refused as stale
 SIGNATURE_TOLERANCE = 300
+#: a webhook body may be this large (a message of 150 000 characters plus the conversation)
+WEBHOOK_MAX_BYTES = 2 * 1024 * 1024
 RESOLVE_ORDER = 10**9
 RATING_ORDER = 10**9 + 1
 
@@ -498,7 +500,17 @@ class ChatBridge:
 
     async def webhook(self, request: web.Request) -> web.Response:
         """``POST /chat/webhook``: answered fast; what the operator did becomes events."""
-        raw = await request.read()
+        # read past the service's WEBHOOK_MAX_BODY: an operator may write up to 150 000 characters
+        if (request.content_length or 0) > WEBHOOK_MAX_BYTES:
+            return web.json_response({"error": "too large"}, status=413)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > WEBHOOK_MAX_BYTES:
+                return web.json_response({"error": "too large"}, status=413)
+            chunks.append(chunk)
+        raw = b"".join(chunks)
         if self.secret and not verify_signature(self.secret, raw, request.headers.get("X-Chatwoot-Timestamp"),
                                                 request.headers.get("X-Chatwoot-Signature")):
             WEBHOOKS.labels(outcome="refused_signature").inc()

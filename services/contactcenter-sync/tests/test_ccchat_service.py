@@ -405,3 +405,20 @@ async def test_location_contact_and_unfetchable_photo_as_text(center: ChatCenter
         assert f"{photo_server}/media/gone.jpg" in photo
     finally:
         await svc.stop()
+
+
+async def test_a_long_operator_answer_is_relayed(center: ChatCenter, amqp_url: str, listener: ChatListener) -> None:
+    """An answer of 100 000 characters (Chatwoot allows 150 000) is larger than the
+    service's general WEBHOOK_MAX_BODY, and still reaches the resident whole."""
+    svc = await ChatSync(center, amqp_url).start()
+    try:
+        await open_chat(svc, listener, "c14")
+        conv = center.only_conversation()
+        long_text = "Інструкція. " * 8400
+        assert len(long_text.encode()) > svc.settings.webhook_max_body
+        center.chat.operator_reply(conv.id, long_text)
+        await center.chat.drain()
+        [answer] = await listener.wait("chat.operator_message", chat_id="c14")
+        assert answer.data["text"] == long_text.strip()
+    finally:
+        await svc.stop()
