@@ -911,6 +911,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         ChatUnanswered,
         ChatUndelivered,
         ChatClosed,
+        FaqChanged,
+        FaqFeedback,
     )
 }
 
