@@ -121,18 +121,19 @@ class Phone:
         return [b.code for b in self.buttons]
 
 
-async def up_to_name(phone: Phone) -> None:
-    """Open the chat, agree and choose the city: the name question is next."""
+async def up_to_name(phone: Phone, settlement: str = "khmelnytskyi") -> None:
+    """Open the chat, agree and choose the settlement: the name question is next."""
     await phone.open()
     await phone.tap("start")
     await phone.tap("consent:yes")
-    await phone.tap("settlement:khmelnytskyi")
+    await phone.tap(f"settlement:{settlement}")
 
 
 async def register(phone: Phone, *, name: str = "Олена Коваленко", number: str = "0671234567",
-                   shared: bool = False, street: str = "Проскурівська", house: str = "12а") -> None:
+                   shared: bool = False, street: str = "Проскурівська", house: str = "12а",
+                   settlement: str = "khmelnytskyi", notify: str = "address") -> None:
     """The whole registration (S5), as a resident types and taps it."""
-    await up_to_name(phone)
+    await up_to_name(phone, settlement)
     await phone.say(name)
     if shared:
         await phone.share_phone(number)
@@ -141,7 +142,7 @@ async def register(phone: Phone, *, name: str = "Олена Коваленко",
     await phone.say(street)
     await phone.say(house)
     await phone.tap("apartment:none")
-    await phone.tap("notify:address")
+    await phone.tap(f"notify:{notify}")
     assert "menu:profile" in phone.codes, phone.text
 
 
