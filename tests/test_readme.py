@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
+from admin.settings import AdminSettings
 from contactcenter_sync.settings import ContactCenterSyncSettings
 from dialog.settings import DialogSettings
 from gateway.settings import GatewaySettings
 from notifier.settings import NotifierSettings
 from tests.e2e.harness import ROOT
 
-SETTINGS = (GatewaySettings, DialogSettings, ContactCenterSyncSettings, NotifierSettings)
+SETTINGS = (GatewaySettings, DialogSettings, ContactCenterSyncSettings, NotifierSettings, AdminSettings)
 
 
 def all_fields() -> dict:
