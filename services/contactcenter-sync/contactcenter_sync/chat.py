@@ -624,7 +624,8 @@ def mount(runtime: Any, settings: ContactCenterSyncSettings, *, clock: Clock | N
     runtime.on_stopping.append(bridge.close)
     runtime.app.router.add_post("/chat/webhook", bridge.webhook)
     spec = queue(CHAT_QUEUE)
-    runtime.subscribe(spec.name, list(spec.keys), bridge.handle, single_active=spec.single_active)
+    # prefetch 1: one event at a time, so a chat's events are handled in the order sent
+    runtime.subscribe(spec.name, list(spec.keys), bridge.handle, single_active=spec.single_active, prefetch=1)
     runtime.singleton("chat", jobs)
     runtime.singleton("outbox-relay-chats", relay)
     if bridge.client is None:

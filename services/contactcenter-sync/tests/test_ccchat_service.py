@@ -422,3 +422,28 @@ async def test_a_long_operator_answer_is_relayed(center: ChatCenter, amqp_url: s
         assert answer.data["text"] == long_text.strip()
     finally:
         await svc.stop()
+
+
+async def test_replayed_request_and_a_second_chat(center: ChatCenter, amqp_url: str, listener: ChatListener) -> None:
+    """chat.requested delivered twice → one conversation and one chat.opened id; the same
+    resident's next chat → the same contact, a new conversation (a resolved one would
+    reopen on an incoming message); a message redelivered → posted once."""
+    svc = await ChatSync(center, amqp_url).start()
+    try:
+        await svc.publish(requested("c15"))
+        await svc.publish(requested("c15"))
+        await listener.wait("chat.opened", chat_id="c15")
+        await svc.publish(message("c15", 1, "Раз"))
+        await svc.publish(message("c15", 1, "Раз"))
+        await svc.publish(end("c15"))
+        await listener.wait("chat.closed", chat_id="c15")
+        await open_chat(svc, listener, "c16")
+        await asyncio.sleep(0.3)
+        assert len(listener.unique("chat.opened", "c15")) == 1
+        assert len(center.chat.contacts) == 1
+        first, second = sorted(center.conversations(), key=lambda c: c.id)
+        assert first.contact_id == second.contact_id and first.source_id == second.source_id
+        assert (first.custom_attributes["chatbot_chat_id"], second.custom_attributes["chatbot_chat_id"]) == ("c15", "c16")
+        assert texts(incoming(first)) == ["Раз"] and first.status == "resolved" and second.status == "open"
+    finally:
+        await svc.stop()
