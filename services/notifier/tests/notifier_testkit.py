@@ -4,6 +4,7 @@ and the notifier running in-process on a bus and store of the test's own."""
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -84,9 +85,9 @@ class Harness:
     def store(self) -> Any:
         return open_store(self.store_url, self.database, memory_namespace=self.namespace)
 
-    async def start(self, **build_kwargs: Any) -> Any:
-        self.runtime = build(self.settings, bus=create_bus(self.bus_url, delivery_limit=3), store=self.store(),
-                             **build_kwargs)
+    async def start(self, *, delivery_limit: int = 3) -> Any:
+        self.runtime = build(self.settings, bus=create_bus(self.bus_url, delivery_limit=delivery_limit),
+                             store=self.store())
         await self.runtime.start(host="127.0.0.1")
         return self.runtime
 
@@ -111,16 +112,26 @@ class Harness:
         return [e for e in self.published if e.type == kind]
 
 
-@pytest.fixture
-async def harness(unique: str) -> AsyncIterator[Harness]:
-    h = Harness(f"memory://notifier-{unique}", "memory://", f"notifier_{unique}", unique)
+@asynccontextmanager
+async def running(bus_url: str, unique: str) -> AsyncIterator[Harness]:
+    h = Harness(bus_url, "memory://", f"notifier_{unique}", unique)
     await h.publisher.connect()
+    await h.recorder.connect()
 
     async def record(event: CloudEvent) -> None:
         h.published.append(event)
 
     h.recorder.subscribe("test.recorder", ["outbound.#", "mailing.#", "audience.#"], record, prefetch=1)
     await h.recorder.start_consuming()
-    yield h
-    await h.stop()
-    await h.recorder.close()
+    try:
+        yield h
+    finally:
+        await h.stop()
+        await h.recorder.close()
+        await h.publisher.close()
+
+
+@pytest.fixture
+async def harness(unique: str) -> AsyncIterator[Harness]:
+    async with running(f"memory://notifier-{unique}", unique) as h:
+        yield h
