@@ -255,9 +255,15 @@ class ChatBridge:
         if contact_id is None or source_id is None:
             contact = await self.client.find_contact(data.resident_id)
             if contact is None:
-                contact_id, source_id = await self.client.create_contact(
-                    identifier=data.resident_id, name=data.name, phone=normalise_phone(data.phone))
-            else:
+                try:
+                    contact_id, source_id = await self.client.create_contact(
+                        identifier=data.resident_id, name=data.name, phone=normalise_phone(data.phone))
+                except ChatRefused:
+                    # created meanwhile (another replica, a search that missed it): use it
+                    contact = await self.client.find_contact(data.resident_id)
+                    if contact is None:
+                        raise
+            if contact is not None:
                 contact_id = int(contact["id"])
                 source_id = next((str(ci.get("source_id")) for ci in contact.get("contact_inboxes") or []
                                   if (ci.get("inbox") or {}).get("id") == self.client.inbox_id and ci.get("source_id")),

@@ -447,3 +447,29 @@ async def test_replayed_request_and_a_second_chat(center: ChatCenter, amqp_url: 
         assert texts(incoming(first)) == ["Раз"] and first.status == "resolved" and second.status == "open"
     finally:
         await svc.stop()
+
+
+async def test_a_contact_the_search_missed_is_reused(center: ChatCenter, amqp_url: str,
+                                                     listener: ChatListener) -> None:
+    """The contact exists but the search misses it (another replica created it a moment
+    ago; Chatwoot's search index lags): creating it is refused (identifier taken), the
+    bridge searches again and opens the chat on that contact — no second contact."""
+    svc = await ChatSync(center, amqp_url).start()
+    try:
+        await open_chat(svc, listener, "c17")
+        bridge = svc.bridge
+        real_find = bridge.client.find_contact  # type: ignore[union-attr]
+        misses = 0
+
+        async def find_late(identifier: str) -> object:
+            nonlocal misses
+            if misses == 0:
+                misses += 1
+                return None
+            return await real_find(identifier)
+
+        bridge.client.find_contact = find_late  # type: ignore[union-attr,method-assign]
+        await open_chat(svc, listener, "c18")
+        assert misses == 1 and len(center.chat.contacts) == 1 and len(center.conversations()) == 2
+    finally:
+        await svc.stop()

@@ -179,7 +179,8 @@ def _conversation_page(chat: ChatSim, conv: Conversation, error: str | None = No
                  f'<form method="post" action="/chat/{conv.id}/resolve" {tid("resolve-form")}>'
                  f'<button type="submit" {tid("resolve-send")}>Завершити розмову</button></form></section>')
     body = (f"<h1>Розмова №{conv.id}: {e(contact.get('name'))}</h1>{err}"
-            f"<p>Стан: <b {tid('chat-status')}>{e(STATUS_LABELS.get(conv.status))}</b></p>"
+            f"<p>Стан: <b {tid('chat-status')}>{e(STATUS_LABELS.get(conv.status))}</b> · "
+            f"<a href=\"/chat/{conv.id}\" {tid('refresh')}>Оновити</a> · <a href=\"/chat\" {tid('back')}>Усі розмови</a></p>"
             f"<section {tid('transcript')}>{''.join(items)}</section>{forms}")
     return _layout(f"Розмова №{conv.id}", body, status)
 
