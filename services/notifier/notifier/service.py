@@ -19,7 +19,10 @@ from __future__ import annotations
 import structlog
 
 from chatbot_common.bus import Bus, PublishError
-from chatbot_common.events import AudienceResyncRequested, CloudEvent, make_event
+from aiohttp import web
+from pydantic import ValidationError
+
+from chatbot_common.events import AudienceResyncRequested, CloudEvent, OutagePublished, make_event, utcnow
 from chatbot_common.runner import ServiceRuntime
 from chatbot_common.store import Inbox, Store
 from chatbot_common.topology import queue
@@ -33,6 +36,8 @@ from .tickets import TicketNotices
 log = structlog.get_logger("notifier")
 #: The relay scans at start, soon after a publish failed, and at least this often.
 RELAY_SAFETY_SCAN = 30.0
+#: fields of an admin draft that are not part of the outage snapshot
+PREVIEW_IGNORED = frozenset({"outage_id", "revision", "at", "id", "state", "changed"})
 
 
 def resync_request(resident_ids: list[str] | None = None) -> CloudEvent:
@@ -76,6 +81,29 @@ class Notifier:
     async def on_resident(self, event: CloudEvent) -> None:
         await self.audience.apply(event.payload(), event.time)
 
+    async def preview(self, request: web.Request) -> web.Response:
+        """``POST /api/audience/preview``: how many residents an outage draft would
+        reach and how many (paid) messages that is — the admin panel's contract
+        (docs/admin.md). Body: the outage fields (``OutageSnapshot`` without id,
+        revision and time); a bad body → 422 naming the field."""
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("a JSON object is expected")
+            draft = OutagePublished.model_validate(
+                {**{k: v for k, v in body.items() if k not in PREVIEW_IGNORED},
+                 "outage_id": "preview", "revision": 1, "at": utcnow().isoformat()})
+        except ValidationError as exc:
+            errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+            return web.json_response({"error": "invalid outage draft", "errors": errors}, status=422)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)[:200]}, status=422)
+        await self.audience.refresh()
+        rids = self.audience.index.match(draft)
+        recipients = self.audience.index.recipients(rids)
+        messages = len({receiver for _, receiver in recipients if receiver is not None})
+        return web.json_response({"residents": len(rids), "messages": messages})
+
 
 def build(settings: NotifierSettings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
     runtime = ServiceRuntime("notifier", settings, port=settings.notifier_port, bus=bus, store=store)
@@ -91,6 +119,7 @@ def build(settings: NotifierSettings, *, bus: Bus | None = None, store: Store | 
         spec = queue(name)
         runtime.subscribe(spec.name, list(spec.keys), handler, single_active=spec.single_active)
 
+    runtime.app.router.add_post("/api/audience/preview", notifier.preview)
     runtime.on_prepare.append(notifier.prepare)
     runtime.on_started.append(notifier.request_resync_if_empty)
     runtime.singleton("mailings-relay", lambda: notifier.mailer.relay(RELAY_SAFETY_SCAN))

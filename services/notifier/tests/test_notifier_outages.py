@@ -216,3 +216,31 @@ async def test_redelivered_outage_event_sends_nothing_new(harness: Harness):
     assert await store[CHUNKS].count_documents({}) == 1
     job = await store[JOBS].find_one({})
     assert job["targeted"] == 310 and job["batches"] == 2
+
+
+async def test_audience_preview_counts_residents_and_paid_messages(harness: Harness):
+    """``POST /api/audience/preview`` (the admin panel's contract): the residents an
+    outage draft would reach and the messages that costs (those reachable on Viber); a
+    bad draft → 422 naming the field, and nothing is sent."""
+    import aiohttp
+
+    h = harness
+    await h.start()
+    residents = population(30, 4)
+    residents.append(resident("no-viber", houses=[(K, STREET, "2")], channels=[]))
+    await seed(h, residents)
+    url = f"http://127.0.0.1:{h.runtime.bound_port}/api/audience/preview"
+    draft = {"kind": "planned", "utility": "cold_water", "settlement_id": K, "city_wide": False,
+             "addresses": [{"street_id": STREET, "street_name": "вул. Проскурівська", "spec": "", "houses": []}],
+             "starts_at": "2030-06-01T06:00:00Z", "ends_at": "2030-06-01T15:00:00Z", "description": "…",
+             "contact_phone": "+380382651122"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json=draft) as resp:
+            assert resp.status == 200
+            assert await resp.json() == {"residents": 35, "messages": 34}
+        async with http.post(url, json={**draft, "utility": "lava"}) as resp:
+            assert resp.status == 422
+            assert (await resp.json())["errors"][0]["loc"] == ["utility"]
+        async with http.post(url, data=b"not json") as resp:
+            assert resp.status == 422
+    assert h.outbound() == []
