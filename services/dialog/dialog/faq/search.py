@@ -11,7 +11,8 @@ the highest IDF, so a question about something else has low coverage and is decl
 even when one of its words («коли», «вода») matches. Answer only when the best entry's
 score ≥ ``min_score``, coverage ≥ ``min_coverage`` and the best score is at least
 ``min_ratio`` × the second; otherwise decline with up to
-three suggestions. The thresholds were chosen on the evaluation set (docs/faq.md).
+three suggestions. A question naming another city (``elsewhere`` in the lexicon) is
+never answered. The thresholds were chosen on the evaluation set (docs/faq.md).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ MIN_SCORE = 2.5
 MIN_COVERAGE = 0.25
 #: the best entry must beat the second by this factor: two close entries (the start and
 #: the end of the heating season) are offered as suggestions instead of a guess
-MIN_RATIO = 1.1
+MIN_RATIO = 1.05
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ class FaqIndex:
                 break
         best = ranked[0] if ranked else None
         second = ranked[1].score if len(ranked) > 1 else 0.0
-        confident = (best is not None and best.score >= self.min_score and best.coverage >= self.min_coverage
+        elsewhere = bool(self.lemmatizer.lexicon.elsewhere.intersection(lemmas))  # another city's question
+        confident = (not elsewhere and best is not None and best.score >= self.min_score and best.coverage >= self.min_coverage
                      and best.score >= self.min_ratio * second)
         return Found(lemmas, tuple(ranked), best if confident else None)
 

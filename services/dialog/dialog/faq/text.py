@@ -60,12 +60,14 @@ class Lexicon:
     russian: dict[str, str]
     surzhyk: dict[str, str]
     synonyms: dict[str, str]
+    elsewhere: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, path: Path = LEXICON) -> Lexicon:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         return cls(stopwords=frozenset(data.get("stopwords", [])), russian=dict(data.get("russian", {})),
-                   surzhyk=dict(data.get("surzhyk", {})), synonyms=dict(data.get("synonyms", {})))
+                   surzhyk=dict(data.get("surzhyk", {})), synonyms=dict(data.get("synonyms", {})),
+                   elsewhere=frozenset(data.get("elsewhere", [])))
 
 
 @cache

@@ -85,3 +85,15 @@ def test_personal_data_is_stripped_before_anything_is_stored():
 
 def test_stripping_keeps_ordinary_numbers_and_words():
     assert strip_personal("Гаряча вода в будинку 12 на 3 поверсі") == "Гаряча вода в будинку 12 на 3 поверсі"
+
+
+def test_a_question_about_another_city_is_never_answered():
+    """«ЦНАП у Вінниці» shares every word with the ЦНАП entries but is about another
+    community: declined, with the ЦНАП entries as suggestions."""
+    from dialog.faq.kb import load_seed
+    from dialog.faq.search import FaqIndex
+
+    index = FaqIndex(load_seed().entries)
+    assert index.search("графік роботи цнап").answer.entry.id == "cnap-hours"
+    found = index.search("графік роботи цнап у Вінниці")
+    assert found.answer is None and found.suggestions[0].entry.id == "cnap-hours"
