@@ -871,6 +871,38 @@ class FaqFeedback(EventData):
     at: datetime
 
 
+class InfoSectionItem(BaseModel):
+    """One section of the useful information (C11): a button that opens a text, or a
+    menu of subsections. ``parent_id`` None = top level; siblings in list order."""
+
+    id: str
+    title: str
+    text: str = ""
+    parent_id: str | None = None
+
+
+class InfoLinkItem(BaseModel):
+    """An open-url button (C7): the city's website, apps…"""
+
+    id: str
+    label: str
+    url: str
+
+
+class InfoChanged(EventData):
+    """Staff changed the useful information or the links (admin ``/api/v1/info``) → the
+    dialog. The whole content after the change (sections flat, parents before their
+    children, in display order; links in order). ``revision`` grows with every change:
+    the dialog keeps the highest it saw, so replays and late arrivals change nothing."""
+
+    type: ClassVar[str] = "info.changed"
+    revision: int = Field(ge=1)
+    sections: list[InfoSectionItem] = Field(default_factory=list)
+    links: list[InfoLinkItem] = Field(default_factory=list)
+    at: datetime
+    changed_by: str | None = None  # staff account id, for the audit trail
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     model.type: model
     for model in (
@@ -913,6 +945,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         ChatClosed,
         FaqChanged,
         FaqFeedback,
+        InfoChanged,
     )
 }
 

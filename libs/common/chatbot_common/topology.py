@@ -64,7 +64,9 @@ QUEUES: tuple[QueueSpec, ...] = (
         ("ticket.*", "contactcenter.services", "outage.*", "audience.resync_requested",
          # C3: knowledge-base edits from admin; the dialog's own question feedback,
          # stored for staff once it left the resident's outbox (docs/faq.md)
-         "faq.changed", "faq.feedback"),
+         "faq.changed", "faq.feedback",
+         # C11: useful information / links edited in the admin panel (docs/admin.md)
+         "info.changed"),
         consumer="dialog",
     ),
     QueueSpec(
