@@ -18,6 +18,7 @@ from chatbot_common.events import OutageState
 from .audit import AuditLog, AuditRecord
 from .errors import ApiError, FieldError, dumps
 from .http import Api, Call, QueryParam
+from .info import InfoContent, InfoLinkIn, InfoMove, InfoRepository, InfoSectionIn
 from .outages import Delivery, Outage, OutageCreate, OutagePatch, OutageRepository, Validator, to_outage
 from .staff import PasswordReset, Role, Staff, StaffCreate, StaffPatch, StaffRepository, TokenRequest, TokenResponse
 
@@ -87,7 +88,7 @@ LIMIT = QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 500, "d
 
 
 def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: AuditLog, city: CityData,
-              openapi: Any) -> Api:
+              openapi: Any, info: InfoRepository | None = None) -> Api:
     api = Api()
     validator = Validator(city)
     route = api.route
@@ -141,7 +142,7 @@ def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: A
 
     @route("GET", "/audit", summary="The audit log, newest first", tag="audit", role=Role.admin,
            response=list[AuditRecord], query=(
-               QueryParam("entity", {"type": "string", "enum": ["outage", "staff"]}, "what was changed"),
+               QueryParam("entity", {"type": "string", "enum": ["outage", "staff", "info"]}, "what was changed"),
                QueryParam("entity_id", {"type": "string"}, "the outage or account id"),
                QueryParam("actor_id", {"type": "string"}, "who changed it"),
                QueryParam("before", {"type": "string", "format": "date-time"}, "older than (paging)"),
@@ -295,6 +296,44 @@ def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: A
             raise ApiError(422, "validation_failed", str(exc), [FieldError(path="spec", message=str(exc))]) from None
         return HouseSpecPreview(houses=houses, count=len(houses), whole_street=not houses,
                                 summary=describe(houses, call.body.street))
+
+    # ------------------------------------------------------------------ useful information (C11, C7)
+
+    if info is not None:
+        revision_param = QueryParam("revision", {"type": "integer", "minimum": 0},
+                                    "the content's current revision (else 409)")
+
+        @route("GET", "/info", summary="Useful information sections and links, as residents see them", tag="info",
+               role=Role.viewer, response=InfoContent)
+        async def get_info(call: Call) -> InfoContent:
+            return await info.get()
+
+        @route("PUT", "/info/sections/{id}", summary="Create or change a section: info.changed", tag="info",
+               role=Role.editor, body=InfoSectionIn, response=InfoContent, errors=(409,))
+        async def put_info_section(call: Call) -> InfoContent:
+            return await info.put_section(call.actor, call.params["id"], call.body)
+
+        @route("DELETE", "/info/sections/{id}", summary="Delete a section without subsections: info.changed",
+               tag="info", role=Role.editor, response=InfoContent, errors=(404, 409), query=(revision_param,))
+        async def delete_info_section(call: Call) -> InfoContent:
+            revision = _int(call, "revision", -1, -1, 10**9)
+            return await info.delete_section(call.actor, call.params["id"], None if revision < 0 else revision)
+
+        @route("POST", "/info/sections/{id}/move", summary="Move a section up or down among its siblings",
+               tag="info", role=Role.editor, body=InfoMove, response=InfoContent, errors=(404, 409))
+        async def move_info_section(call: Call) -> InfoContent:
+            return await info.move_section(call.actor, call.params["id"], call.body)
+
+        @route("PUT", "/info/links/{id}", summary="Create or change a link button: info.changed", tag="info",
+               role=Role.editor, body=InfoLinkIn, response=InfoContent, errors=(409,))
+        async def put_info_link(call: Call) -> InfoContent:
+            return await info.put_link(call.actor, call.params["id"], call.body)
+
+        @route("DELETE", "/info/links/{id}", summary="Delete a link button: info.changed", tag="info",
+               role=Role.editor, response=InfoContent, errors=(404, 409), query=(revision_param,))
+        async def delete_info_link(call: Call) -> InfoContent:
+            revision = _int(call, "revision", -1, -1, 10**9)
+            return await info.delete_link(call.actor, call.params["id"], None if revision < 0 else revision)
 
     @route("GET", "/openapi.json", summary="This document (OpenAPI 3.1)", tag="meta", role=None,
            response=dict[str, Any])

@@ -14,6 +14,9 @@ from multidict import MultiDictProxy
 from chatbot_common.events import OutageKind, Utility, utcnow
 
 from .errors import ApiError
+from .info import MAX_TEXT
+from .info import depth as info_depth
+from .info import descendants as info_descendants
 from .panel import OK_MESSAGES, PREFIX, ROWS_MIN, Ctx, Panel, _redirect, kyiv, parse_local
 from .staff import Role
 
@@ -275,6 +278,124 @@ def register(panel: Panel, app: web.Application) -> None:
         return panel.render(ctx, "audit.html", {"records": records, "filters": filters, "accounts": accounts,
                                                 "next_query": next_query})
 
+    # ------------------------------------------------------------------ useful information (C11, C7)
+
+    async def _info_page(ctx: Ctx, *, status: int = 200, failure: str | None = None,
+                         link_errors: dict[str, dict[str, str]] | None = None,
+                         link_values: dict[str, dict[str, str]] | None = None) -> web.Response:
+        content = await panel.api(ctx, "GET", "/info")
+        sections = [s.model_dump() for s in content.sections]
+        return panel.render(ctx, "info.html", {
+            "content": content, "sections": [(s, info_depth(sections, s)) for s in sections],
+            "ok": OK_MESSAGES.get(ctx.request.query.get("ok", "")), "failure": failure,
+            "link_errors": link_errors or {}, "link_values": link_values or {}}, status=status)
+
+    @page(Role.viewer)
+    async def info_view(ctx: Ctx) -> web.StreamResponse:
+        return await _info_page(ctx)
+
+    async def _section_form(ctx: Ctx, section: dict[str, Any] | None, values: dict[str, Any],
+                            errors: dict[str, str], status: int = 200) -> web.Response:
+        content = await panel.api(ctx, "GET", "/info")
+        sections = [s.model_dump() for s in content.sections]
+        excluded = {section["id"], *info_descendants(sections, section["id"])} if section else set()
+        parents = [(s, info_depth(sections, s)) for s in sections if s["id"] not in excluded]
+        return panel.render(ctx, "info_section.html", {
+            "section": section, "values": values, "errors": errors, "parents": parents,
+            "revision": values.get("revision", content.revision), "max_text": MAX_TEXT}, status=status)
+
+    @page(Role.editor)
+    async def info_section_new(ctx: Ctx) -> web.StreamResponse:
+        return await _section_form(ctx, None, {"id": "", "title": "", "text": "",
+                                               "parent_id": ctx.request.query.get("parent", "")}, {})
+
+    @page(Role.editor)
+    async def info_section_edit(ctx: Ctx) -> web.StreamResponse:
+        content = await panel.api(ctx, "GET", "/info")
+        found = next((s.model_dump() for s in content.sections if s.id == ctx.request.match_info["id"]), None)
+        if found is None:
+            return panel.render(ctx, "error.html", {"status": 404, "message": "Розділ не знайдено"}, status=404)
+        return await _section_form(ctx, found, {**found, "parent_id": found["parent_id"] or ""}, {})
+
+    @page(Role.editor)
+    async def info_section_save(ctx: Ctx) -> web.StreamResponse:
+        section_id = ctx.request.match_info.get("id") or ctx.form.get("id", "").strip()
+        values = {"id": section_id, "title": ctx.form.get("title", ""), "text": ctx.form.get("text", ""),
+                  "parent_id": ctx.form.get("parent_id", ""), "revision": ctx.form.get("revision", "")}
+        body: dict[str, Any] = {"title": values["title"], "text": values["text"],
+                                "parent_id": values["parent_id"] or None}
+        if values["revision"].isdigit():
+            body["revision"] = int(values["revision"])
+        try:
+            await panel.api(ctx, "PUT", "/info/sections/{id}", body=body, params={"id": section_id})
+        except ApiError as exc:
+            if exc.status not in (409, 422):
+                return panel.render(ctx, "error.html", {"status": exc.status, "message": exc.message},
+                                    status=exc.status)
+            errors = {f.path: _uk_message(f.message) for f in exc.fields} or {"form": exc.message}
+            existing = None if "id" not in ctx.request.match_info else {"id": section_id}
+            return await _section_form(ctx, existing, values, errors, status=exc.status)
+        return _redirect(f"{PREFIX}/info?ok=info_saved")
+
+    @page(Role.editor)
+    async def info_section_delete_confirm(ctx: Ctx) -> web.StreamResponse:
+        content = await panel.api(ctx, "GET", "/info")
+        found = next((s for s in content.sections if s.id == ctx.request.match_info["id"]), None)
+        if found is None:
+            return panel.render(ctx, "error.html", {"status": 404, "message": "Розділ не знайдено"}, status=404)
+        return panel.render(ctx, "info_delete.html", {"section": found, "revision": content.revision})
+
+    @page(Role.editor)
+    async def info_section_delete(ctx: Ctx) -> web.StreamResponse:
+        try:
+            await panel.api(ctx, "DELETE", "/info/sections/{id}", params={"id": ctx.request.match_info["id"]},
+                            query=_revision_query(ctx))
+        except ApiError as exc:
+            return await _info_page(ctx, status=exc.status, failure=exc.message)
+        return _redirect(f"{PREFIX}/info?ok=info_deleted")
+
+    @page(Role.editor)
+    async def info_section_move(ctx: Ctx) -> web.StreamResponse:
+        body: dict[str, Any] = {"direction": ctx.form.get("direction", "")}
+        if ctx.form.get("revision", "").isdigit():
+            body["revision"] = int(ctx.form["revision"])
+        try:
+            await panel.api(ctx, "POST", "/info/sections/{id}/move", body=body,
+                            params={"id": ctx.request.match_info["id"]})
+        except ApiError as exc:
+            return await _info_page(ctx, status=exc.status, failure=exc.message)
+        return _redirect(f"{PREFIX}/info?ok=info_saved")
+
+    @page(Role.editor)
+    async def info_link_save(ctx: Ctx) -> web.StreamResponse:
+        link_id = ctx.request.match_info.get("id") or ctx.form.get("id", "").strip()
+        key = ctx.request.match_info.get("id") or "new"
+        try:
+            if ctx.form.get("action") == "delete":
+                await panel.api(ctx, "DELETE", "/info/links/{id}", params={"id": link_id}, query=_revision_query(ctx))
+                return _redirect(f"{PREFIX}/info?ok=info_deleted")
+            body: dict[str, Any] = {"label": ctx.form.get("label", ""), "url": ctx.form.get("url", "")}
+            if ctx.form.get("revision", "").isdigit():
+                body["revision"] = int(ctx.form["revision"])
+            await panel.api(ctx, "PUT", "/info/links/{id}", body=body, params={"id": link_id})
+        except ApiError as exc:
+            errors = {f.path: _uk_message(f.message) for f in exc.fields}
+            values = {k: ctx.form.get(k, "") for k in ("id", "label", "url")}
+            return await _info_page(ctx, status=exc.status, failure=None if errors else exc.message,
+                                    link_errors={key: errors}, link_values={key: values})
+        return _redirect(f"{PREFIX}/info?ok=info_saved")
+
+    r.add_get(f"{PREFIX}/info", info_view)
+    r.add_get(f"{PREFIX}/info/sections/new", info_section_new)
+    r.add_post(f"{PREFIX}/info/sections/new", info_section_save)
+    r.add_get(f"{PREFIX}/info/sections/{{id}}", info_section_edit)
+    r.add_post(f"{PREFIX}/info/sections/{{id}}", info_section_save)
+    r.add_get(f"{PREFIX}/info/sections/{{id}}/delete", info_section_delete_confirm)
+    r.add_post(f"{PREFIX}/info/sections/{{id}}/delete", info_section_delete)
+    r.add_post(f"{PREFIX}/info/sections/{{id}}/move", info_section_move)
+    r.add_post(f"{PREFIX}/info/links", info_link_save)
+    r.add_post(f"{PREFIX}/info/links/{{id}}", info_link_save)
+
     r.add_post(f"{PREFIX}/logout", logout)
     r.add_get(f"{PREFIX}/", home)
     r.add_get(f"{PREFIX}/outages", outages_list)
@@ -294,6 +415,11 @@ def register(panel: Panel, app: web.Application) -> None:
     r.add_post(f"{PREFIX}/staff", staff_create)
     r.add_post(f"{PREFIX}/staff/{{id}}", staff_change)
     r.add_get(f"{PREFIX}/audit", audit_page)
+
+
+def _revision_query(ctx: Ctx) -> dict[str, str]:
+    revision = ctx.form.get("revision", "")
+    return {"revision": revision} if revision.isdigit() else {}
 
 
 def _settlements(panel: Panel) -> list[Any]:

@@ -22,6 +22,7 @@ from .api import bearer_token, build_api
 from .audit import AuditLog
 from .http import Api
 from .openapi import document
+from .info import COLLECTION as INFO, InfoRepository
 from .outages import COLLECTION, OutageRepository
 from .panel import Panel
 from .settings import AdminSettings
@@ -36,6 +37,7 @@ MAILINGS_QUEUE = "admin.mailings"
 API = web.AppKey("admin.api", Api)
 STAFF_REPOSITORY = web.AppKey("admin.staff", StaffRepository)
 OUTAGE_REPOSITORY = web.AppKey("admin.outages", OutageRepository)
+INFO_REPOSITORY = web.AppKey("admin.info", InfoRepository)
 
 
 def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
@@ -45,6 +47,9 @@ def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | Non
     audit_log = AuditLog(runtime.store)
     outbox = Outbox(runtime.bus, runtime.store, COLLECTION, grace=grace)
     outages = OutageRepository(runtime.store, outbox, audit_log)
+    info_outbox = Outbox(runtime.bus, runtime.store, INFO, grace=grace)
+    info_outbox.failed = outbox.failed  # one relay job watches both outboxes
+    info = InfoRepository(runtime.store, info_outbox, audit_log, city)
     staff = StaffRepository(runtime.store, audit_log, token_ttl=settings.admin_token_ttl_seconds,
                             attempts=settings.admin_login_attempts, window=settings.admin_login_window_seconds)
 
@@ -52,7 +57,7 @@ def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | Non
     def openapi() -> dict:
         return document(api)
 
-    api = build_api(staff=staff, outages=outages, audit_log=audit_log, city=city, openapi=openapi)
+    api = build_api(staff=staff, outages=outages, audit_log=audit_log, city=city, openapi=openapi, info=info)
 
     async def authenticate(request: web.Request) -> Staff:
         return await staff.authenticate(bearer_token(request))
@@ -61,14 +66,16 @@ def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | Non
     runtime.app[API] = api
     runtime.app[STAFF_REPOSITORY] = staff
     runtime.app[OUTAGE_REPOSITORY] = outages
+    runtime.app[INFO_REPOSITORY] = info
     panel = Panel(settings=settings, api=api, staff=staff, city=city, store=runtime.store)
     panel.mount(runtime.app)
 
     async def prepare() -> None:
-        await audit_log.setup(COLLECTION, STAFF)
+        await audit_log.setup(COLLECTION, STAFF, INFO)
         await staff.setup()
         await outages.setup()
         await panel.setup()
+        await info.setup()
         password = settings.admin_bootstrap_password.get_secret_value() if settings.admin_bootstrap_password else None
         await staff.bootstrap(settings.admin_bootstrap_email, password)
 
@@ -83,7 +90,11 @@ def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | Non
             await outages.record_progress(data)
 
     async def relay() -> None:
-        await outbox.relay(RELAY_SAFETY_SCAN, scan=lambda: outages.relay_once(grace))
+        async def scan() -> None:
+            await outages.relay_once(grace)
+            await info.relay_once(grace)
+
+        await outbox.relay(RELAY_SAFETY_SCAN, scan=scan)
 
     runtime.on_prepare.append(prepare)
     for name, handler in ((OUTAGES_QUEUE, on_outage), (MAILINGS_QUEUE, on_mailing)):

@@ -2,7 +2,8 @@
 with the street picker (htmx narrows the datalist as one types) and a house range (the
 live preview says what it covers); see the audience preview; publish; watch the
 progress bar move as mailing.progress events arrive on the bus, until done; resolve it.
-Screenshots of each page go to test-artifacts/admin/."""
+Then the admin's pages and an edit of a useful-information section. Screenshots of
+each page go to test-artifacts/admin/."""
 
 from __future__ import annotations
 
@@ -123,6 +124,17 @@ async def test_publish_an_outage_watch_its_mailing_and_resolve_it(admin_service:
         await page.get_by_role("link", name="Журнал змін").click()
         await expect(page.get_by_role("table")).to_contain_text("outage.resolved")
         await page.screenshot(path=str(ARTIFACTS / "10-audit.png"), full_page=True)
+
+        # useful information: edit a section's text (info.changed goes to the dialog)
+        await page.get_by_role("link", name="Корисна інформація").click()
+        await page.get_by_role("link", name="Змінити «🛡 Укриття і пункти незламності»").click()
+        await page.get_by_label("Текст (до 6500 символів; порожньо — лише меню підрозділів)").fill(
+            "Найближче укриття — на мапі міста.")
+        await page.screenshot(path=str(ARTIFACTS / "11-info-section.png"), full_page=True)
+        await page.get_by_role("button", name="Зберегти й показати в боті").click()
+        await expect(page.get_by_role("status")).to_contain_text("Збережено")
+        await expect(page.locator("#section-shelters")).to_contain_text("Найближче укриття — на мапі міста.")
+        await page.screenshot(path=str(ARTIFACTS / "12-info.png"), full_page=True)
 
         await page.get_by_role("button", name="Вийти").click()
         await expect(page).to_have_url(f"{base}/panel/login")
