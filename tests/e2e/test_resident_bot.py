@@ -187,9 +187,17 @@ async def test_website_and_apps_are_open_url_buttons_and_unbuilt_entries_say_soo
         assert "найближчим часом" in phone.text and MAIN_MENU <= set(phone.codes)
 
 
-async def test_free_text_outside_a_question_gets_a_hint_and_the_menu(sim: SimClient):
+async def test_a_question_typed_in_the_cabinet_is_answered_or_honestly_declined(sim: SimClient):
+    """C3 through signed callbacks: free text in the cabinet is a question — answered in
+    Ukrainian with «👍 / 👎», or «не знайшов» with the way to an operator and a request."""
     phone = Phone(sim, "chatty")
     await register(phone)
-    await phone.say("Коли дадуть гарячу воду?")
-    assert "Дякуємо за повідомлення" in phone.text
-    assert MAIN_MENU <= set(phone.codes)
+    await phone.say("когда дадут горячую воду?")  # Russian, as residents write
+    assert "гаряч" in phone.text.lower() and "не знайшов" not in phone.text
+    up = [c for c in phone.codes if c.startswith("faq:up:")]
+    assert up and any(c.startswith("faq:down:") for c in phone.codes)
+    await phone.tap(up[0])
+    assert "nav:home" in phone.codes
+    await phone.say("Хто виграє чемпіонат світу з футболу?")
+    assert "не знайшов" in phone.text
+    assert {"menu:chat", "menu:new_ticket"} <= set(phone.codes)
