@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
+
+from pydantic import SecretStr
 
 from admin.settings import AdminSettings
 from chatbot_common.logging import configure_logging
@@ -49,6 +52,7 @@ async def main() -> None:
 
     cc_runner = None
     operator_url = None
+    chat_url = None
     sync_settings = ContactCenterSyncSettings()
     if not sync_settings.contactcenter_url:
         from ccsim.app import start_simulator as start_contact_center
@@ -56,9 +60,24 @@ async def main() -> None:
 
         host = os.environ.get("CCSIM_HOST", "127.0.0.1")
         port = int(os.environ.get("CCSIM_PORT", "8090"))
-        cc_runner, cc_url = await start_contact_center(Simulator(), host, port)
+        chat_sim = None
+        update: dict[str, object] = {}
+        if not sync_settings.chat_configured:
+            # The operator chat too (issue 11): the simulator speaks Chatwoot's API channel
+            # and signs its webhooks to contactcenter-sync with a secret of this run.
+            from ccsim.chat import ChatSim
+
+            secret, token = secrets.token_hex(16), secrets.token_hex(16)
+            chat_sim = ChatSim(token=token, webhook_secret=secret, webhook_url=(
+                f"http://127.0.0.1:{sync_settings.contactcenter_sync_port}/chat/webhook"))
+            update.update(chat_api_token=SecretStr(token), chat_webhook_secret=SecretStr(secret))
+        cc_runner, cc_url = await start_contact_center(Simulator(), host, port, chat_sim=chat_sim)
         operator_url = f"{cc_url}/"
-        sync_settings = sync_settings.model_copy(update={"contactcenter_url": f"{cc_url}/open311/v2"})
+        update["contactcenter_url"] = f"{cc_url}/open311/v2"
+        if chat_sim is not None:
+            update["chat_url"] = f"{cc_url}/chatwoot"
+            chat_url = f"{cc_url}/chat"
+        sync_settings = sync_settings.model_copy(update=update)
     admin_settings = AdminSettings(
         admin_bootstrap_email=os.environ.get("ADMIN_BOOTSTRAP_EMAIL") or DEMO_ADMIN_EMAIL,
         admin_bootstrap_password=os.environ.get("ADMIN_BOOTSTRAP_PASSWORD") or DEMO_ADMIN_PASSWORD,
@@ -80,6 +99,8 @@ async def main() -> None:
             print(f"Open the resident's phone (Viber simulator): {page_url}", flush=True)
         if operator_url:
             print(f"Contact Center operator page (simulator): {operator_url}", flush=True)
+        if chat_url:
+            print(f"Operator chat page (simulator): {chat_url}", flush=True)
         else:
             print(f"Contact Center (Open311): {sync_settings.contactcenter_url}", flush=True)
         print(f"Staff API: http://127.0.0.1:{admin_settings.admin_port}/api/v1/ "

@@ -19,7 +19,7 @@ async def test_demo_process_serves_the_phone_page_and_answers_a_resident():
                                             "NOTIFIER_PORT", "VIBERSIM_PORT", "ADMIN_PORT", "CCSIM_PORT")}
     env = {k: v for k, v in os.environ.items()
            if k not in ("AMQP_URL", "MONGODB_URL", "VIBER_API_URL", "CONTACTCENTER_URL", "ADMIN_BOOTSTRAP_EMAIL",
-                        "ADMIN_BOOTSTRAP_PASSWORD")}
+                        "ADMIN_BOOTSTRAP_PASSWORD", "CHAT_URL")}
     env.update({name: str(port) for name, port in ports.items()})
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = (LOG_DIR / "demo.log").open("wb")
@@ -49,4 +49,5 @@ async def test_demo_process_serves_the_phone_page_and_answers_a_resident():
     printed = (LOG_DIR / "demo.log").read_text()
     assert f"{sim_url}/" in printed  # the page URL is printed for the person who ran it
     assert f"{cc_url}/" in printed and "admin@demo.local / demo-admin-2026" in printed
+    assert f"{cc_url}/chat" in printed  # the operator chat page (issue 11)
     assert code == 0, printed[-2000:]

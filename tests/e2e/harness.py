@@ -154,6 +154,8 @@ class BotSystem:
 
 ADMIN_EMAIL = "admin@e2e.local"
 ADMIN_PASSWORD = "e2e-admin-password"
+CHAT_SECRET = "e2e-chat-webhook-secret"
+CHAT_TOKEN = "e2e-chat-token"
 
 
 @dataclass
@@ -172,12 +174,17 @@ class CitySystem(BotSystem):
         cc_port, sync_port, notifier_port, admin_port = free_port(), free_port(), free_port(), free_port()
         self.ccsim = ServiceProcess("ccsim", "ccsim", cc_port, {
             **common, "CCSIM_PORT": str(cc_port), "CCSIM_TOKEN_DELAY_SECONDS": "manual", "CCSIM_API_KEY": "e2e-key",
+            # the operator chat (Chatwoot's API channel), its webhooks signed to contactcenter-sync
+            "CCSIM_CHAT_WEBHOOK_URL": f"http://127.0.0.1:{sync_port}/chat/webhook",
+            "CCSIM_CHAT_WEBHOOK_SECRET": CHAT_SECRET, "CCSIM_CHAT_TOKEN": CHAT_TOKEN,
         }, ready_path="/healthz")
         self.contactcenter = ServiceProcess("contactcenter-sync", "contactcenter_sync", sync_port, {
             **common, "CONTACTCENTER_SYNC_PORT": str(sync_port),
             "CONTACTCENTER_URL": f"http://127.0.0.1:{cc_port}/open311/v2", "CONTACTCENTER_API_KEY": "e2e-key",
             "CONTACTCENTER_POLL_SECONDS": "1", "CONTACTCENTER_RETRY_MIN_SECONDS": "0.5",
-            "CONTACTCENTER_RETRY_MAX_SECONDS": "2", **self.extra_env,
+            "CONTACTCENTER_RETRY_MAX_SECONDS": "2",
+            "CHAT_URL": f"http://127.0.0.1:{cc_port}/chatwoot", "CHAT_API_TOKEN": CHAT_TOKEN,
+            "CHAT_WEBHOOK_SECRET": CHAT_SECRET, **self.extra_env,
         })
         self.notifier = ServiceProcess("notifier", "notifier", notifier_port,
                                        {**common, "NOTIFIER_PORT": str(notifier_port)})
