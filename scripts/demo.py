@@ -78,9 +78,12 @@ async def main() -> None:
             update["chat_url"] = f"{cc_url}/chatwoot"
             chat_url = f"{cc_url}/chat"
         sync_settings = sync_settings.model_copy(update=update)
+    notifier_settings = NotifierSettings()
     admin_settings = AdminSettings(
         admin_bootstrap_email=os.environ.get("ADMIN_BOOTSTRAP_EMAIL") or DEMO_ADMIN_EMAIL,
         admin_bootstrap_password=os.environ.get("ADMIN_BOOTSTRAP_PASSWORD") or DEMO_ADMIN_PASSWORD,
+        # the panel's audience preview asks the notifier (its projection of residents)
+        admin_notifier_url=os.environ.get("ADMIN_NOTIFIER_URL") or f"http://127.0.0.1:{notifier_settings.notifier_port}",
     )
 
     from admin.service import build as build_admin
@@ -90,7 +93,7 @@ async def main() -> None:
     from notifier.service import build as build_notifier
 
     runtimes = [build_dialog(DialogSettings()), build_sync(sync_settings),
-                build_notifier(NotifierSettings()), build_admin(admin_settings), build_gateway(settings)]
+                build_notifier(notifier_settings), build_admin(admin_settings), build_gateway(settings)]
 
     async def announce() -> None:
         print("\n" + "=" * 72, flush=True)
@@ -103,8 +106,8 @@ async def main() -> None:
             print(f"Operator chat page (simulator): {chat_url}", flush=True)
         else:
             print(f"Contact Center (Open311): {sync_settings.contactcenter_url}", flush=True)
-        print(f"Staff API: http://127.0.0.1:{admin_settings.admin_port}/api/v1/ "
-              f"(OpenAPI: /api/v1/openapi.json)", flush=True)
+        print(f"Staff panel: http://127.0.0.1:{admin_settings.admin_port}/panel/   API: "
+              f"http://127.0.0.1:{admin_settings.admin_port}/api/v1/ (OpenAPI: /api/v1/openapi.json)", flush=True)
         if admin_settings.admin_bootstrap_email == DEMO_ADMIN_EMAIL:
             print(f"  first admin: {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD} (demo only)", flush=True)
         print(f"Gateway webhook: http://127.0.0.1:{settings.gateway_port}/viber/webhook", flush=True)

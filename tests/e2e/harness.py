@@ -190,7 +190,7 @@ class CitySystem(BotSystem):
                                        {**common, "NOTIFIER_PORT": str(notifier_port)})
         self.admin = ServiceProcess("admin", "admin", admin_port, {
             **common, "ADMIN_PORT": str(admin_port), "ADMIN_BOOTSTRAP_EMAIL": ADMIN_EMAIL,
-            "ADMIN_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD,
+            "ADMIN_BOOTSTRAP_PASSWORD": ADMIN_PASSWORD, "ADMIN_NOTIFIER_URL": f"http://127.0.0.1:{notifier_port}",
         })
 
     @property
