@@ -46,6 +46,8 @@ class Projections:
         self.ticket_docs = store["tickets"]
         self.service_docs = store["services"]
         self.outage_docs = store["outages"]
+        #: residents who deleted their data (``ResidentRepository.complete`` notes them)
+        self.erased = store["erased_residents"]
 
     async def setup(self) -> None:
         await self.ticket_docs.create_index("resident_id")
@@ -77,17 +79,27 @@ class Projections:
                 return current
             fields = {"view": view.model_dump(mode="json"), "resident_id": view.resident_id}
             if doc is None:
+                if await self._erased(view.resident_id):
+                    return None  # «Видалити мої дані» came first: the request stays forgotten
                 try:
                     await self.ticket_docs.insert_one({"_id": ticket_id, "version": 1, **fields})
-                    return view
                 except DuplicateKeyError:
                     continue
+                if await self._erased(view.resident_id):
+                    # The erasure ran between the check and the insert: undo it (its own
+                    # delete may have run before the insert).
+                    await self.ticket_docs.delete_one({"_id": ticket_id})
+                    return None
+                return view
             result = await self.ticket_docs.update_one(
                 {"_id": ticket_id, "version": doc["version"]}, {"$set": {**fields, "version": doc["version"] + 1}}
             )
             if result.modified_count == 1:
                 return view
         raise ProjectionConflict(f"ticket {ticket_id} kept changing")
+
+    async def _erased(self, resident_id: str) -> bool:
+        return await self.erased.find_one({"_id": resident_id}) is not None
 
     async def _services(self, data: ContactCenterServices) -> None:
         doc = {"services": [s.model_dump(mode="json") for s in data.services], "fetched_at": data.fetched_at}

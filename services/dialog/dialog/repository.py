@@ -31,7 +31,7 @@ and drop the writer's record. Whoever next reads the marked record completes the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -113,12 +113,16 @@ class ResidentRepository:
         self.identities = store["identities"]
         #: the projection of the resident's requests (``dialog.projections``): erased with them
         self.tickets = store["tickets"]
+        #: ids of erased residents (nothing else): a late ``ticket.*`` event never brings
+        #: their requests back into the projection (``Projections``)
+        self.erased = store["erased_residents"]
         self.outbox = outbox
 
     async def setup(self) -> None:
         await self.residents.create_index("link_code", sparse=True)
         await self.residents.create_index("tasks_at", sparse=True)
         await self.residents.create_index("moving.at", sparse=True)
+        await self.residents.create_index("chat_active_at", sparse=True)
         await self.identities.create_index("resident_id")
         await self.outbox.setup()
 
@@ -175,14 +179,18 @@ class ResidentRepository:
         if tasks:
             fields["tasks_at"] = now
         if change.resident is None:  # C10: every personal field goes in this very write
-            fields.update({"deleted": True, "resident": None, "link_code": None, "moving": None})
+            fields.update({"deleted": True, "resident": None, "link_code": None, "moving": None,
+                           "chat_active_at": None})
             fields["tasks"] = [*tasks, {"erase": True}]
             fields["tasks_at"] = now
         else:
             code = change.resident.link_code
+            chat = change.resident.chat
             fields.update({
                 "resident": change.resident.model_dump(mode="json"),
                 "link_code": code.digest if code is not None else None,
+                # the idle job's index: the open chat's last activity (None: no chat)
+                "chat_active_at": chat.last_activity_at if chat is not None else None,
             })
         new_entry = entry(change.input_id, change.events)
         if loaded.doc is None:
@@ -252,11 +260,24 @@ class ResidentRepository:
         if not await self.outbox.flush(resident_id, entries if entries is not None else doc.get(OUTBOX) or []):
             return False
         if erase:
-            # The farewell and resident.deleted are out: the last traces go.
+            # The farewell and resident.deleted are out: the last traces go. The id is
+            # noted first, so a ticket event applied meanwhile is undone (Projections).
+            await self.erased.update_one({"_id": resident_id}, {"$setOnInsert": {"at": utcnow()}}, upsert=True)
             await self.identities.delete_many({"resident_id": resident_id})
             await self.tickets.delete_many({"resident_id": resident_id})  # places and comments (C10)
             await self.residents.delete_one({"_id": resident_id, "deleted": True})
         return True
+
+    async def quiet_chats(self, quiet_since: datetime) -> list[tuple[str, str, datetime]]:
+        """Open chats whose last activity is older than ``quiet_since``: (resident id,
+        chat id, last activity)."""
+        found = []
+        async for doc in self.residents.find({"chat_active_at": {"$lt": quiet_since}, "deleted": {"$ne": True}},
+                                             {"resident.chat": 1}):
+            chat = ((doc.get("resident") or {}).get("chat")) or {}
+            if chat.get("chat_id"):
+                found.append((doc["_id"], chat["chat_id"], chat.get("last_activity_at")))
+        return found
 
     async def relay_once(self, grace: float = 5.0) -> int:
         """The recovery path: complete every document whose tasks or outputs have waited

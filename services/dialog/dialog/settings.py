@@ -13,3 +13,9 @@ class DialogSettings(Settings):
     dialog_faq_file: str | None = None  # the seed file; default: packaged Khmelnytskyi knowledge base
     #: how often a replica checks for knowledge-base changes another replica applied
     dialog_faq_refresh_seconds: float = 30.0
+    #: operator chat (issue 11): a resident who writes nothing this long leaves the chat
+    dialog_chat_idle_minutes: float = 30.0
+    #: how often the idle job (one replica, under a lease) looks for quiet chats
+    dialog_chat_idle_scan_seconds: float = 60.0
+    #: the Contact Center's phone, told when a chat cannot happen ("" → «see the website»)
+    dialog_contact_center_phone: str = ""

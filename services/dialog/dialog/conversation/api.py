@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -104,10 +105,27 @@ class TicketRejectedNotice:
     http_status: int = 400
 
 
+@dataclass(frozen=True)
+class ChatNotice:
+    """The contact center said something about an operator chat (issue 11): one of the
+    ``dialog.chat`` events (``chat.opened``, ``chat.declined``, ``chat.operator_message``,
+    ``chat.unanswered``, ``chat.undelivered``, ``chat.closed``)."""
+
+    event: EventData
+
+
+@dataclass(frozen=True)
+class ChatIdleNotice:
+    """The resident's open chat ``chat_id`` has been quiet since at least
+    ``quiet_since`` (the idle job's cut-off): end it unless they wrote meanwhile."""
+
+    chat_id: str
+    quiet_since: datetime
+
+
 #: What can happen to a resident that is not their own message. Later issues add kinds
-#: (an operator wrote, a survey arrived) to this union and a handler for each to
-#: ``notices.HANDLERS``.
-SystemNotice = TextNotice | TicketRejectedNotice
+#: (a survey arrived) to this union and a handler for each to ``notices.HANDLERS``.
+SystemNotice = TextNotice | TicketRejectedNotice | ChatNotice | ChatIdleNotice
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,15 @@ FAQ_UP = "faq:up:"  # + entry id: «👍 Допомогло»
 FAQ_DOWN = "faq:down:"  # + entry id: «👎 Ні»
 FAQ_LINK = "faq:link:"  # + entry id + ":" + n (open-url buttons; never sent back)
 
+# Operator chat (issue 11): the chat keyboard, leaving it, and rating a chat the operator
+# closed (``chat:rate:<chat id>:<1..5>``, valid from any screen until rated)
+CHAT = "chat:"
+CHAT_END = "chat:end"  # «✅ Завершити чат»
+CHAT_LEAVE_YES = "chat:leave_yes"  # «🏠 Головне меню» confirmed: end the chat
+CHAT_STAY = "chat:stay"  # «🏠 Головне меню» not confirmed: the chat goes on
+CHAT_TICKET = "chat:ticket"  # after «no operator answered»: end the chat, file a request
+CHAT_RATE = "chat:rate:"  # + chat id + ":" + 1..5
+
 _CODE = re.compile(r"^[a-z][a-z_]*:[a-z0-9_\-:]+$")
 
 

@@ -51,6 +51,8 @@ class Context:
     clock: Callable[[], datetime] = field(default=utcnow)
     #: one-time codes to link another app (S7); random unless a test fixes them
     new_link_code: Callable[[], str] = field(default=new_link_code)
+    #: the Contact Center's phone, told when a chat with an operator cannot happen
+    contact_center_phone: str | None = None
 
 
 def build_context(
@@ -61,9 +63,11 @@ def build_context(
     clock: Callable[[], datetime] = utcnow,
     link_codes: Callable[[], str] = new_link_code,
     records: Records | None = None,
+    contact_center_phone: str | None = None,
 ) -> Context:
     """The engine's context; ``data_dir`` swaps all of a community's data files
     (default: Khmelnytskyi, packaged in ``chatbot_common/directory/data``)."""
     city = load_city(Path(data_dir).resolve() if data_dir else DEFAULT_DATA_DIR)
     return Context(directory=directory, city=city, questions=questions, clock=clock, new_link_code=link_codes,
-                   records=records if records is not None else MemoryRecords())
+                   records=records if records is not None else MemoryRecords(),
+                   contact_center_phone=contact_center_phone or None)

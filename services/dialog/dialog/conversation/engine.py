@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from chatbot_common.events import MessageKind
 
-from . import cabinet, codes, linking, notices, outages, profile, questions, registration, tickets, useful_info
+from . import cabinet, chat, codes, linking, notices, outages, profile, questions, registration, tickets, useful_info
 from .api import Incoming, IncomingKind, Outcome, SystemNotice
 from .context import Context
 from .model import Identity, Resident
@@ -35,6 +35,7 @@ async def respond(resident: Resident, incoming: Incoming, ctx: Context) -> Outco
     turn.input_id = incoming.input_id
     if incoming.kind == IncomingKind.unsubscribed:
         identity.subscribed = False  # no reply: the resident can no longer receive it
+        chat.unsubscribed(turn)
         return turn.outcome()
     identity.last_seen_at = now  # the app in use: system notices go here
     if incoming.kind == IncomingKind.started:
@@ -44,7 +45,13 @@ async def respond(resident: Resident, incoming: Incoming, ctx: Context) -> Outco
         _welcome_back(turn)
     else:
         identity.subscribed = True  # a resident's message subscribes them (Viber)
-        await _message(turn, Answer.read(incoming.content))
+        answer = Answer.read(incoming.content)
+        screen_before = turn.step == "question" or getattr(STEPS.get(turn.step), "screen", False)
+        if turn.resident.chat is not None:
+            await chat.message(turn, answer, incoming.content)  # everything goes to the operator
+        else:
+            await _message(turn, answer)
+            chat.remember_exchange(turn, answer, screen_before)
     return turn.outcome()
 
 
@@ -53,11 +60,19 @@ async def notify(resident: Resident, notice: SystemNotice, ctx: Context) -> Outc
     notice's handler says goes to their preferred app as ``Outcome.notices``. A resident
     with no subscribed app gets nothing (``notices`` is empty)."""
     identity = resident.preferred_identity()
-    if identity is None:
-        return Outcome(resident=resident)
     handler = notices.HANDLERS.get(type(notice))
     if handler is None:
         raise TypeError(f"no handler for the system notice {type(notice).__name__}")
+    if identity is None:
+        if not resident.identities:
+            return Outcome(resident=resident)
+        # Nobody can be told, but what happened still happened (a chat closed): the
+        # handler runs and what it said is dropped.
+        turn = Turn(resident, ctx, resident.identities[0], snapshot(resident), STEPS)
+        await handler(turn, notice)
+        outcome = turn.outcome(replies_as_notices=True)
+        outcome.notices = []
+        return outcome
     turn = Turn(resident, ctx, identity, snapshot(resident), STEPS)
     await tickets.preload(turn, None)
     await handler(turn, notice)
@@ -89,7 +104,9 @@ def _mode(turn: Turn) -> str:
 def _welcome_back(turn: Turn) -> None:
     """Home for residents who have one; registration resumes where it stopped."""
     mode = _mode(turn)
-    if mode != "registration":
+    if turn.resident.chat is not None:
+        turn.go("chat")  # back in the bot during a chat: the chat's keyboard
+    elif mode != "registration":
         turn.go_home()
     elif turn.step not in STEPS or turn.step == "new":
         _restart(turn)
@@ -161,6 +178,8 @@ async def _navigate(turn: Turn, code: str) -> bool:
         return True
     if code.startswith(codes.FAQ):
         return await questions.open_code(turn, code)
+    if code.startswith(codes.CHAT) and mode == "registered":
+        return await chat.open_code(turn, code)
     if mode == "registered":
         return (profile.open_entry(turn, code) or linking.open_unlink(turn, code)
                 or await tickets.open_code(turn, code) or outages.open_code(turn, code))

@@ -106,6 +106,21 @@ class ConversationState(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class ChatSession(BaseModel):
+    """An open chat with a Contact Center operator (issue 11, ``chat``): while it is set,
+    everything the resident sends goes to the operator."""
+
+    chat_id: str
+    seq: int = 0  # the last ``chat.resident_message`` seq issued (from 1)
+    started_at: datetime
+    #: the resident's (or the operator's) last message: the idle time-out counts from here
+    last_activity_at: datetime
+    opened: bool = False  # ``chat.opened`` arrived: the resident is in the queue
+    leaving: bool = False  # «🏠 Головне меню» was tapped: the confirmation is on screen
+    #: the last messages sent (id, seq, a short preview) to say which ones did not arrive
+    sent: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class Resident(BaseModel):
     id: str = Field(default_factory=new_resident_id)
     identities: list[Identity] = Field(default_factory=list)
@@ -137,6 +152,14 @@ class Resident(BaseModel):
     #: the last question answered (C3), for its 👍/👎: ``entry_id``, ``question``
     #: (personal data already stripped), ``score``, ``rated``
     faq_last: dict[str, Any] | None = None
+    #: the open operator chat (issue 11), ``None`` outside a chat
+    chat: ChatSession | None = None
+    #: the chat that ended last: ``chat_id``, ``sent`` previews (late «not delivered»),
+    #: ``rate`` (the operator closed it: a rating is asked) and ``rated``
+    chat_last: dict[str, Any] | None = None
+    #: the last exchanges with the bot (``who``: resident|bot, ``text`` shortened), for the
+    #: operator's note when a chat starts; erased with the resident
+    recent: list[dict[str, str]] = Field(default_factory=list)
 
     def identity(self, channel: Channel, channel_user_id: str) -> Identity | None:
         return next(

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import codes
-from .api import TextNotice, TicketRejectedNotice
+from . import chat, codes
+from .api import ChatIdleNotice, ChatNotice, TextNotice, TicketRejectedNotice
 from .keyboards import button, navigation, short
 from .turn import Turn
 
@@ -44,4 +44,6 @@ async def ticket_rejected(turn: Turn, notice: TicketRejectedNotice) -> None:
 HANDLERS: dict[type, Callable[[Turn, Any], Awaitable[None]]] = {
     TextNotice: text,
     TicketRejectedNotice: ticket_rejected,
+    ChatNotice: chat.on_event,
+    ChatIdleNotice: chat.on_idle,
 }

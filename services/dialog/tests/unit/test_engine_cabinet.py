@@ -32,7 +32,6 @@ async def test_main_menu_has_the_entries_of_the_cabinet_in_order(resident_chat):
     ("code", "key"),
     [
         ("menu:question", "soon.question"),
-        ("menu:chat", "soon.chat"),
         ("menu:surveys", "soon.surveys"),
     ],
 )
