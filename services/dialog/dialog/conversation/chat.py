@@ -153,8 +153,9 @@ async def message(turn: Turn, answer: Answer, content: InboundContent | None) ->
         return
     if code == codes.CHAT_TICKET:
         end(turn, "resident", say=False)
-        from .tickets import start_new
+        from .tickets import preload, start_new
 
+        await preload(turn, codes.MENU_NEW_TICKET)
         start_new(turn)
         return
     if code == codes.HOME and session.leaving:  # «🏠 Так, завершити чат»: confirmed
