@@ -80,6 +80,9 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("notifier.outages", ("outage.*",), single_active=True, consumer="notifier"),
     QueueSpec("admin.outages", ("outage.*",), consumer="admin"),
     QueueSpec("admin.mailings", ("mailing.progress",), consumer="admin"),
+    # C3: unanswered and rated questions, listed for staff so the knowledge base grows
+    # from real questions (docs/admin.md, docs/faq.md)
+    QueueSpec("admin.faq", ("faq.feedback",), consumer="admin"),
     # Operator chat (issue 11): one consumer at a time on each side keeps a chat's
     # messages in order.
     QueueSpec(
