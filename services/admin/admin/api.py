@@ -18,6 +18,7 @@ from chatbot_common.events import OutageState
 from .audit import AuditLog, AuditRecord
 from .errors import ApiError, FieldError, dumps
 from .http import Api, Call, QueryParam
+from .faq import FaqRepository
 from .info import InfoContent, InfoLinkIn, InfoMove, InfoRepository, InfoSectionIn
 from .outages import Delivery, Outage, OutageCreate, OutagePatch, OutageRepository, Validator, to_outage
 from .staff import PasswordReset, Role, Staff, StaffCreate, StaffPatch, StaffRepository, TokenRequest, TokenResponse
@@ -88,7 +89,7 @@ LIMIT = QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 500, "d
 
 
 def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: AuditLog, city: CityData,
-              openapi: Any, info: InfoRepository | None = None) -> Api:
+              openapi: Any, info: InfoRepository | None = None, faq: FaqRepository | None = None) -> Api:
     api = Api()
     validator = Validator(city)
     route = api.route
@@ -142,7 +143,7 @@ def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: A
 
     @route("GET", "/audit", summary="The audit log, newest first", tag="audit", role=Role.admin,
            response=list[AuditRecord], query=(
-               QueryParam("entity", {"type": "string", "enum": ["outage", "staff", "info"]}, "what was changed"),
+               QueryParam("entity", {"type": "string", "enum": ["outage", "staff", "info", "faq", "faq_question"]}, "what was changed"),
                QueryParam("entity_id", {"type": "string"}, "the outage or account id"),
                QueryParam("actor_id", {"type": "string"}, "who changed it"),
                QueryParam("before", {"type": "string", "format": "date-time"}, "older than (paging)"),
@@ -334,6 +335,13 @@ def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: A
         async def delete_info_link(call: Call) -> InfoContent:
             revision = _int(call, "revision", -1, -1, 10**9)
             return await info.delete_link(call.actor, call.params["id"], None if revision < 0 else revision)
+
+    # ------------------------------------------------------------------ knowledge base (C3)
+
+    if faq is not None:
+        from . import faq_api
+
+        faq_api.register(api, faq)
 
     @route("GET", "/openapi.json", summary="This document (OpenAPI 3.1)", tag="meta", role=None,
            response=dict[str, Any])

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from chatbot_common.bus import Bus
 from chatbot_common.directory import load_city
-from chatbot_common.events import CloudEvent, MailingProgress, OutageSnapshot
+from chatbot_common.events import CloudEvent, FaqFeedback, MailingProgress, OutageSnapshot
 from chatbot_common.outbox import Outbox
 from chatbot_common.runner import ServiceRuntime
 from chatbot_common.store import Store
@@ -22,6 +22,7 @@ from .api import bearer_token, build_api
 from .audit import AuditLog
 from .http import Api
 from .openapi import document
+from .faq import COLLECTION as FAQ, QUESTIONS as FAQ_QUESTIONS, FaqRepository
 from .info import COLLECTION as INFO, InfoRepository
 from .outages import COLLECTION, OutageRepository
 from .panel import Panel
@@ -33,11 +34,13 @@ log = structlog.get_logger("admin")
 RELAY_SAFETY_SCAN = 30.0
 OUTAGES_QUEUE = "admin.outages"
 MAILINGS_QUEUE = "admin.mailings"
+FAQ_QUEUE = "admin.faq"
 #: what tests and the panel (issue 9) reach through ``runtime.app``
 API = web.AppKey("admin.api", Api)
 STAFF_REPOSITORY = web.AppKey("admin.staff", StaffRepository)
 OUTAGE_REPOSITORY = web.AppKey("admin.outages", OutageRepository)
 INFO_REPOSITORY = web.AppKey("admin.info", InfoRepository)
+FAQ_REPOSITORY = web.AppKey("admin.faq", FaqRepository)
 
 
 def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
@@ -50,6 +53,10 @@ def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | Non
     info_outbox = Outbox(runtime.bus, runtime.store, INFO, grace=grace)
     info_outbox.failed = outbox.failed  # one relay job watches both outboxes
     info = InfoRepository(runtime.store, info_outbox, audit_log, city)
+    faq_outbox = Outbox(runtime.bus, runtime.store, FAQ, grace=grace)
+    faq_outbox.failed = outbox.failed
+    faq = FaqRepository(runtime.store, faq_outbox, audit_log, city,
+                        Path(settings.admin_faq_file) if settings.admin_faq_file else None)
     staff = StaffRepository(runtime.store, audit_log, token_ttl=settings.admin_token_ttl_seconds,
                             attempts=settings.admin_login_attempts, window=settings.admin_login_window_seconds)
 
@@ -57,7 +64,8 @@ def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | Non
     def openapi() -> dict:
         return document(api)
 
-    api = build_api(staff=staff, outages=outages, audit_log=audit_log, city=city, openapi=openapi, info=info)
+    api = build_api(staff=staff, outages=outages, audit_log=audit_log, city=city, openapi=openapi, info=info,
+                    faq=faq)
 
     async def authenticate(request: web.Request) -> Staff:
         return await staff.authenticate(bearer_token(request))
@@ -67,15 +75,17 @@ def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | Non
     runtime.app[STAFF_REPOSITORY] = staff
     runtime.app[OUTAGE_REPOSITORY] = outages
     runtime.app[INFO_REPOSITORY] = info
+    runtime.app[FAQ_REPOSITORY] = faq
     panel = Panel(settings=settings, api=api, staff=staff, city=city, store=runtime.store)
     panel.mount(runtime.app)
 
     async def prepare() -> None:
-        await audit_log.setup(COLLECTION, STAFF, INFO)
+        await audit_log.setup(COLLECTION, STAFF, INFO, FAQ, FAQ_QUESTIONS)
         await staff.setup()
         await outages.setup()
         await panel.setup()
         await info.setup()
+        await faq.setup()
         password = settings.admin_bootstrap_password.get_secret_value() if settings.admin_bootstrap_password else None
         await staff.bootstrap(settings.admin_bootstrap_email, password)
 
@@ -89,15 +99,22 @@ def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | Non
         if isinstance(data, MailingProgress) and data.subject == "outage":
             await outages.record_progress(data)
 
+    async def on_faq_feedback(event: CloudEvent) -> None:
+        data = event.payload()
+        if isinstance(data, FaqFeedback):
+            await faq.record_feedback(event.id, data)
+
     async def relay() -> None:
         async def scan() -> None:
             await outages.relay_once(grace)
             await info.relay_once(grace)
+            await faq.relay_once(grace)
 
         await outbox.relay(RELAY_SAFETY_SCAN, scan=scan)
 
     runtime.on_prepare.append(prepare)
-    for name, handler in ((OUTAGES_QUEUE, on_outage), (MAILINGS_QUEUE, on_mailing)):
+    for name, handler in ((OUTAGES_QUEUE, on_outage), (MAILINGS_QUEUE, on_mailing),
+                          (FAQ_QUEUE, on_faq_feedback)):
         spec = queue(name)
         runtime.subscribe(spec.name, list(spec.keys), handler, single_active=spec.single_active)
     runtime.singleton("outbox-relay", relay)

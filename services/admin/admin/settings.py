@@ -27,3 +27,6 @@ class AdminSettings(Settings):
     admin_notifier_url: str | None = None
     #: price of one Viber message in UAH for the cost estimate — set it from the city's Viber contract
     admin_message_price_uah: float = 0.80
+    #: the knowledge base's seed file (C3, the dialog's format); default: the packaged copy of
+    #: the dialog's khmelnytskyi.toml — set it to the same file as DIALOG_FAQ_FILE
+    admin_faq_file: str | None = None

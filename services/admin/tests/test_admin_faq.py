@@ -1,0 +1,274 @@
+"""The knowledge base in the staff's hands (C3): /api/v1/faq and residents' questions.
+
+Each change of an entry publishes exactly one ``faq.changed`` (the whole entry, or none
+for a deletion) with a revision that grows per entry from 1 — the dialog keeps the
+highest. Bad input is refused naming the field and changes nothing (no event, same
+revision). ``faq.feedback`` from the dialog is kept once per event id and listed with
+counts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from admin_testkit import ADMIN_EMAIL, Admin
+
+from admin.faq import DEFAULT_SEED, load_seed
+from chatbot_common.bus import create_bus
+from chatbot_common.events import CloudEvent, FaqChanged, FaqFeedback, derived_id, make_event, utcnow
+
+REPO = Path(__file__).resolve().parents[3]
+DIALOG_SEED = REPO / "services" / "dialog" / "dialog" / "faq" / "data" / "khmelnytskyi.toml"
+
+
+class Recorder:
+    def __init__(self, bus_url: str) -> None:
+        self.bus = create_bus(bus_url)
+        self.events: list[CloudEvent] = []
+
+    async def start(self) -> None:
+        async def record(event: CloudEvent) -> None:
+            self.events.append(event)
+
+        self.bus.subscribe("test.faq", ["faq.changed"], record)
+        await self.bus.start_consuming()
+
+    async def count(self, n: int) -> list[CloudEvent]:
+        for _ in range(200):
+            if len(self.events) >= n:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)  # and no more than n
+        assert len(self.events) == n, [(e.data.get("entry_id"), e.data.get("revision")) for e in self.events]
+        return self.events
+
+
+@pytest.fixture
+async def recorder(admin: Admin) -> AsyncIterator[Recorder]:
+    rec = Recorder(admin.bus_url)
+    await rec.start()
+    yield rec
+    await rec.bus.close()
+
+
+ENTRY: dict[str, Any] = {
+    "id": "bulky-waste-pickup", "topic": "waste", "question": "Як вивезти старі меблі?",
+    "phrasings": ["Куди подіти старий диван", "  ", "Вивіз великогабаритного сміття"],
+    "answer": "Ви можете замовити вивезення великогабаритних відходів у перевізника Вашого району.",
+    "phones": ["1580"], "links": [{"label": "Графік вивезення", "url": "https://khm.gov.ua/waste"}],
+    "keywords": ["меблі"],
+}
+
+
+def test_the_packaged_seed_is_the_dialogs_file():
+    """Staff see the entries residents get: the copy shipped with admin is the dialog's
+    packaged knowledge base, byte for byte (update both together)."""
+    assert DEFAULT_SEED.read_bytes() == DIALOG_SEED.read_bytes()
+    version, entries = load_seed()
+    assert version >= 1 and len(entries) >= 60
+
+
+async def test_the_list_starts_as_the_packaged_file_with_filters(admin):
+    """Before any change every entry of the seed file is listed at revision 0; the topic
+    filter and the text search (any case, several words) narrow it; one entry reads whole."""
+    _, entries = load_seed()
+    status, body = await admin.client.get("/api/v1/faq")
+    assert status == 200 and sorted(e["id"] for e in body) == sorted(e.id for e in entries)
+    assert {e["revision"] for e in body} == {0} and {e["source"] for e in body} == {"seed"}
+    topic = entries[0].topic
+    status, body = await admin.client.get(f"/api/v1/faq?topic={topic}")
+    assert status == 200 and body and {e["topic"] for e in body} == {topic}
+    assert len(body) == sum(1 for e in entries if e.topic == topic)
+    status, body = await admin.client.get("/api/v1/faq?q=ГАЗОМ пахне")
+    assert status == 200 and [e["id"] for e in body] == ["gas-smell"]
+    status, body = await admin.client.get("/api/v1/faq/gas-smell")
+    assert status == 200 and body["phones"] == ["104"] and body["answer"].startswith("Якщо Ви відчули")
+    assert (await admin.client.get("/api/v1/faq/nope"))[0] == 404
+
+
+async def test_create_change_delete_publish_one_event_each_with_its_revision_and_audit(admin, recorder):
+    """Create (revision 1), change (2), the same change again (nothing), change a seeded
+    entry (its own counter: 1), delete (3), re-create the deleted id (4): one faq.changed
+    per real change, ids derived from entry and revision, the whole entry (None when
+    deleted); an audit record for each naming the admin; the list follows."""
+    status, body = await admin.client.post("/api/v1/faq", ENTRY)
+    assert status == 201, body
+    assert body["revision"] == 1 and body["phrasings"] == ["Куди подіти старий диван", "Вивіз великогабаритного сміття"]
+    changed = {**{k: v for k, v in ENTRY.items() if k != "id"}, "answer": "Нова відповідь для Вас.", "revision": 1}
+    status, body = await admin.client.call("PUT", "/api/v1/faq/bulky-waste-pickup", changed)
+    assert status == 200 and body["revision"] == 2 and body["answer"] == "Нова відповідь для Вас."
+    status, body = await admin.client.call("PUT", "/api/v1/faq/bulky-waste-pickup", {**changed, "revision": 2})
+    assert status == 200 and body["revision"] == 2  # the same entry: no new revision, no event
+    _, gas = await admin.client.get("/api/v1/faq/gas-smell")
+    gas_body = {k: gas[k] for k in ("topic", "question", "phrasings", "answer", "phones", "links", "keywords")}
+    status, body = await admin.client.call("PUT", "/api/v1/faq/gas-smell",
+                                           {**gas_body, "answer": gas["answer"] + " Дякуємо.", "revision": 0})
+    assert status == 200 and body["revision"] == 1 and body["source"] == "staff"
+    status, _ = await admin.client.call("DELETE", "/api/v1/faq/bulky-waste-pickup?revision=2")
+    assert status == 204
+    assert (await admin.client.get("/api/v1/faq/bulky-waste-pickup"))[0] == 404
+    _, listed = await admin.client.get("/api/v1/faq?q=bulky-waste-pickup")
+    assert listed == []
+    status, body = await admin.client.post("/api/v1/faq", ENTRY)
+    assert status == 201 and body["revision"] == 4
+
+    events = await recorder.count(5)
+    got = [(e.payload().entry_id, e.payload().revision) for e in events]
+    assert got == [("bulky-waste-pickup", 1), ("bulky-waste-pickup", 2), ("gas-smell", 1),
+                   ("bulky-waste-pickup", 3), ("bulky-waste-pickup", 4)]
+    assert [e.id for e in events] == [derived_id("faq", i, r, "faq.changed") for i, r in got]
+    second, deleted = events[1].payload(), events[3].payload()
+    assert isinstance(second, FaqChanged) and second.entry is not None
+    assert second.entry.answer == "Нова відповідь для Вас." and second.entry.links[0].url == "https://khm.gov.ua/waste"
+    assert deleted.entry is None and deleted.changed_by == second.changed_by is not None
+    status, log = await admin.client.get("/api/v1/audit?entity=faq")
+    assert [(r["action"], r["entity_id"]) for r in reversed(log)] == [
+        ("faq.created", "bulky-waste-pickup"), ("faq.changed", "bulky-waste-pickup"), ("faq.changed", "gas-smell"),
+        ("faq.deleted", "bulky-waste-pickup"), ("faq.created", "bulky-waste-pickup")]
+    assert all(r["actor_email"] == ADMIN_EMAIL for r in log)
+    assert log[-2]["before"]["answer"] == ENTRY["answer"] and log[-2]["after"]["answer"] == "Нова відповідь для Вас."
+
+
+def _without(key: str) -> dict[str, Any]:
+    return {k: v for k, v in ENTRY.items() if k != key}
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "field"), [
+    ("POST", "/api/v1/faq", {**ENTRY, "id": "Bad Id"}, 422, "id"),
+    ("POST", "/api/v1/faq", {**ENTRY, "answer": "   "}, 422, "answer"),
+    ("POST", "/api/v1/faq", {**ENTRY, "answer": "Ви " + "а" * 1000}, 422, "answer"),
+    ("POST", "/api/v1/faq", _without("answer"), 422, "answer"),
+    ("POST", "/api/v1/faq", {**ENTRY, "question": "  ?"}, 422, "question"),
+    ("POST", "/api/v1/faq", {**ENTRY, "topic": "вода"}, 422, "topic"),
+    ("POST", "/api/v1/faq", {**ENTRY, "links": [{"label": "x", "url": "javascript:alert(1)"}]}, 422, "links[0].url"),
+    ("POST", "/api/v1/faq", {**ENTRY, "links": [{"label": "x", "url": "https://a.ua"}] * 4}, 422, "links"),
+    ("POST", "/api/v1/faq", {**ENTRY, "phones": ["дзвоніть"]}, 422, "phones"),
+    ("POST", "/api/v1/faq", {**ENTRY, "settlement": "atlantis"}, 422, "settlement"),
+    ("POST", "/api/v1/faq", {**ENTRY, "extra": 1}, 422, "extra"),
+    ("POST", "/api/v1/faq", {**ENTRY, "id": "gas-smell"}, 409, "id"),
+    ("PUT", "/api/v1/faq/gas-smell", {**_without("id"), "revision": 3}, 409, None),
+    ("PUT", "/api/v1/faq/nope", _without("id"), 404, None),
+    ("DELETE", "/api/v1/faq/gas-smell?revision=5", None, 409, None),
+    ("DELETE", "/api/v1/faq/nope", None, 404, None),
+])
+async def test_bad_changes_are_refused_naming_the_field_and_change_nothing(admin, recorder, method, path, body,
+                                                                           status, field):
+    got, answer = await admin.client.call(method, path, body)
+    assert got == status, answer
+    if field:
+        assert field in [f["path"] for f in answer["error"]["fields"]], answer
+    _, gas = await admin.client.get("/api/v1/faq/gas-smell")
+    assert gas["revision"] == 0 and gas["source"] == "seed"
+    assert (await admin.client.get("/api/v1/faq/bulky-waste-pickup"))[0] == 404
+    await recorder.count(0)
+
+
+async def test_an_answer_of_exactly_1000_characters_is_accepted(admin, recorder):
+    """The limit is the answer's length after trimming: 1000 characters pass."""
+    status, body = await admin.client.post("/api/v1/faq", {**ENTRY, "answer": "  " + "Ви" * 500 + "\n"})
+    assert status == 201 and len(body["answer"]) == 1000
+    await recorder.count(1)
+
+
+async def test_roles_viewer_reads_editor_changes(admin, recorder):
+    """A viewer lists entries and questions but cannot change either (403); an editor can."""
+    viewer = await admin.client.as_role("viewer")
+    assert (await viewer.get("/api/v1/faq"))[0] == 200
+    assert (await viewer.get("/api/v1/faq/gas-smell"))[0] == 200
+    assert (await viewer.get("/api/v1/faq/questions"))[0] == 200
+    assert (await viewer.post("/api/v1/faq", ENTRY))[0] == 403
+    assert (await viewer.call("PUT", "/api/v1/faq/gas-smell", _without("id")))[0] == 403
+    assert (await viewer.call("DELETE", "/api/v1/faq/gas-smell"))[0] == 403
+    assert (await viewer.post("/api/v1/faq/questions/x/handled", {}))[0] == 403
+    operator = await admin.client.as_role("operator")
+    assert (await operator.post("/api/v1/faq", ENTRY))[0] == 403
+    assert (await admin.client.get("/api/v1/faq", token="nonsense"))[0] == 401
+    editor = await admin.client.as_role("editor")
+    assert (await editor.post("/api/v1/faq", ENTRY))[0] == 201
+    await recorder.count(1)
+
+
+# --------------------------------------------------------------------------- residents' questions
+
+
+async def publish_feedback(bus_url: str, items: list[tuple[str, FaqFeedback]]) -> None:
+    bus = create_bus(bus_url)
+    try:
+        for event_id, data in items:
+            await bus.publish(make_event(data, source="/dialog", id=event_id))
+    finally:
+        await bus.close()
+
+
+async def wait_questions(admin: Admin, n: int, query: str = "") -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for _ in range(200):
+        _, body = await admin.client.get(f"/api/v1/faq/questions{query}")
+        if sum(body["totals"].values()) >= n:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    _, body = await admin.client.get(f"/api/v1/faq/questions{query}")
+    assert sum(body["totals"].values()) == n, body["totals"]
+    return body
+
+
+def feedback_set() -> list[tuple[str, FaqFeedback]]:
+    now = utcnow()
+    return [
+        ("fb-1", FaqFeedback(verdict="unanswered", question="Коли буде салют?", suggestions=["heating-start"],
+                             score=1.1, at=now - timedelta(minutes=5))),
+        ("fb-2", FaqFeedback(verdict="unanswered", question="коли  буде САЛЮТ?", suggestions=["heating-start"],
+                             at=now - timedelta(minutes=4))),
+        ("fb-3", FaqFeedback(verdict="not_helpful", question="Пахне газом у підвалі", entry_id="gas-smell",
+                             at=now - timedelta(minutes=3))),
+        ("fb-4", FaqFeedback(verdict="helpful", entry_id="gas-smell", at=now - timedelta(minutes=2))),
+        ("fb-5", FaqFeedback(verdict="helpful", entry_id="gas-smell", at=now - timedelta(days=40))),
+    ]
+
+
+async def test_feedback_is_kept_once_per_event_and_listed_with_counts(admin):
+    """Residents' questions arrive as faq.feedback; a redelivered event (same id) is kept
+    once; the list filters by verdict, period and handled state, groups the same
+    question asked twice and counts verdicts per entry (with its current question)."""
+    items = feedback_set()
+    await publish_feedback(admin.bus_url, items + items[:2])  # two replays
+    body = await wait_questions(admin, 5)
+    assert body["totals"] == {"unanswered": 2, "helpful": 2, "not_helpful": 1}
+    gas = next(c for c in body["per_entry"] if c["entry_id"] == "gas-smell")
+    assert (gas["helpful"], gas["not_helpful"]) == (2, 1) and gas["question"] == "Що робити, якщо пахне газом?"
+    heating = next(c for c in body["per_entry"] if c["entry_id"] == "heating-start")
+    assert heating["suggested"] == 2
+
+    since = (utcnow() - timedelta(days=1)).isoformat()
+    status, recent = await admin.client.get(f"/api/v1/faq/questions?since={since.replace('+', '%2B')}")
+    assert status == 200 and recent["totals"] == {"unanswered": 2, "helpful": 1, "not_helpful": 1}
+    status, todo = await admin.client.get("/api/v1/faq/questions?verdict=unanswered,not_helpful&handled=false")
+    assert status == 200 and [q["id"] for q in todo["questions"]] == ["fb-3", "fb-2", "fb-1"]
+    salute = next(g for g in todo["groups"] if g["verdict"] == "unanswered")
+    assert salute["count"] == 2 and sorted(salute["ids"]) == ["fb-1", "fb-2"]
+    assert todo["groups"][0] == salute  # the most asked first
+    assert (await admin.client.get("/api/v1/faq/questions?verdict=maybe"))[0] == 422
+    assert (await admin.client.get("/api/v1/faq/questions?since=yesterday"))[0] == 422
+
+
+async def test_a_question_marked_handled_leaves_the_list_and_is_audited(admin):
+    """«Опрацьовано»: the question no longer appears among those to handle; marking it
+    again changes nothing; reopening brings it back; each real change is audited."""
+    await publish_feedback(admin.bus_url, feedback_set()[:3])
+    await wait_questions(admin, 3)
+    status, body = await admin.client.post("/api/v1/faq/questions/fb-3/handled", {})
+    assert status == 200 and body["handled"] is True and body["handled_by"] is not None
+    status, body = await admin.client.post("/api/v1/faq/questions/fb-3/handled", {"handled": True})
+    assert status == 200 and body["handled"] is True
+    _, todo = await admin.client.get("/api/v1/faq/questions?handled=false")
+    assert [q["id"] for q in todo["questions"]] == ["fb-2", "fb-1"]
+    status, body = await admin.client.post("/api/v1/faq/questions/fb-3/handled", {"handled": False})
+    assert status == 200 and body["handled"] is False
+    assert (await admin.client.post("/api/v1/faq/questions/nope/handled", {}))[0] == 404
+    _, log = await admin.client.get("/api/v1/audit?entity=faq_question")
+    assert [r["action"] for r in reversed(log)] == ["faq.question_handled", "faq.question_reopened"]
