@@ -263,7 +263,7 @@ async def fetch(session: Any, url: str) -> dict[str, Any]:
 
 async def mailing(args: argparse.Namespace, amqp_url: str, notifier: Any, publisher: Any, session: Any,
                   fake_url: str, outage: Any, label: str) -> None:
-    from chatbot_common.events import make_event
+    from chatbot_common.events import derived_id, make_event
 
     index = notifier.audience.index
     # Match time against the whole projection (the same call the handler makes).
@@ -316,6 +316,13 @@ async def mailing(args: argparse.Namespace, amqp_url: str, notifier: Any, publis
               f"{missing} not arrived, {replies.failed} not published)")
     else:
         print("  interactive reply p99 during the mailing: no reply arrived")
+    arrivals = sorted(b[0] - t0 for b in calls)
+    if arrivals:
+        marks = [("first", 0), ("500th", 499), ("501st", 500), ("last", len(arrivals) - 1)]
+        shown = ", ".join(f"{name} {arrivals[i]:.2f} s" for name, i in marks if i < len(arrivals))
+        job = await notifier.mailer.jobs.find_one({"_id": derived_id(outage.outage_id, outage.revision, "published")})
+        planned = f"{job['ready_at'].timestamp() - t0:.2f} s" if job and job.get("ready_at") else "?"
+        print(f"  calls accepted at: {shown}; the notifier had planned (and mostly published) the mailing at {planned}")
     progress = await wait_done(notifier, outage, 5.0)
     print(f"  notifier figures: {progress}")
 

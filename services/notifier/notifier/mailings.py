@@ -18,8 +18,11 @@ Planning (:meth:`Mailer.run`):
    ``derived_id(job id, "batch", n)`` continuing the numbering (the ids
    ``events.split_receivers`` gives), each chunk ONE insert with its outbox entry;
 3. the job becomes ``ready`` (targeted and unreachable counted);
-4. the chunks' outbox entries are published (a few chunks at once), each entry pulled
-   only after all its events were confirmed (``Outbox.flush``).
+4. each chunk is published as soon as it is stored, while the next ones are planned
+   (``NOTIFIER_PUBLISH_CONCURRENCY`` chunks at once, a chunk's batches all at once:
+   their order does not matter), its outbox entry pulled only after every one of its
+   events was confirmed; what a failure left is published by the same run once
+   planning is over (``Outbox.flush``) or else by the outbox relay.
 
 A crash anywhere leaves a state the redelivered input (or, for step 4, the outbox
 relay) completes: a stored chunk is never rebuilt, so no resident lands in two batches;
@@ -102,6 +105,8 @@ class Mailer:
         self.concurrency = concurrency
         #: jobs whose figures changed here since they were last published
         self.dirty: set[str] = set()
+        #: chunks being published at once
+        self._gate = asyncio.Semaphore(concurrency)
 
     async def setup(self) -> None:
         await self.outbox.setup()
@@ -115,10 +120,28 @@ class Mailer:
     async def run(self, job: Job, audience: Callable[[], Awaitable[Recipients]]) -> dict[str, Any]:
         """Plan (or finish planning) and publish one mailing; idempotent."""
         doc = await self._job(job)
-        if doc["state"] == "planning":
-            doc = await self._plan(job, doc, await audience())
-        await self.publish(job.job_id)
+        sending: list[asyncio.Task[bool]] = []
+        try:
+            if doc["state"] == "planning":
+                doc = await self._plan(job, doc, await audience(), sending)
+        finally:
+            await asyncio.gather(*sending, return_exceptions=True)
+        await self.publish(job.job_id)  # what is still pending: an earlier run's, a failed publish
         return doc
+
+    async def _send_chunk(self, cid: str, pending: dict[str, Any], events: list[CloudEvent]) -> bool:
+        """Publish a chunk just planned, all its batches at once (their order does not
+        matter), and pull its outbox entry once every one was confirmed; on a failure
+        the entry stays for :meth:`publish` or the relay."""
+        async with self._gate:
+            results = await asyncio.gather(*(self.bus.publish(e) for e in events), return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                log.warning("mailing.publish_failed", chunk=cid, failed=len(failures), error=repr(failures[0])[:200])
+                self.outbox.failed.set()
+                return False
+            await self.chunks.update_one({"_id": cid}, {"$pull": {OUTBOX: {"input": pending["input"]}}})
+            return True
 
     async def _job(self, job: Job) -> dict[str, Any]:
         doc = await self.jobs.find_one({"_id": job.job_id})
@@ -135,7 +158,8 @@ class Mailer:
             doc = await self.jobs.find_one({"_id": job.job_id})
         return doc
 
-    async def _plan(self, job: Job, doc: dict[str, Any], recipients: Recipients) -> dict[str, Any]:
+    async def _plan(self, job: Job, doc: dict[str, Any], recipients: Recipients,
+                    sending: list[asyncio.Task[bool]]) -> dict[str, Any]:
         job_id = job.job_id
         planned: set[str] = set()
         next_chunk = next_batch = 0
@@ -178,13 +202,18 @@ class Mailer:
                 "sent": 0, "failed": 0, "unreachable_channel": 0, "delivered": 0, "seen": 0,
                 "sent_events": [], "failed_users": [], "delivered_users": [], "seen_users": [],
             }
-            if events:
-                chunk_doc[OUTBOX] = [entry(cid, events)]
+            pending = entry(cid, events) if events else None
+            if pending is not None:
+                chunk_doc[OUTBOX] = [pending]
             try:
                 await self.chunks.insert_one(chunk_doc)
             except DuplicateKeyError:
                 raise RuntimeError(f"chunk {cid} planned twice at once; the input runs again") from None
             next_chunk += 1
+            if pending is not None:
+                # Stored: it may go out while the next chunks are planned.
+                sending.append(asyncio.create_task(self._send_chunk(cid, pending, events)))
+                await asyncio.sleep(0)
         totals = await self._planned_totals(job_id)
         update = {"state": "ready", "targeted": totals["targeted"], "unreachable": totals["unreachable"],
                   "receivers": totals["receivers"], "batches": totals["batches"], "ready_at": utcnow()}

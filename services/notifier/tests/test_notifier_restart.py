@@ -65,7 +65,8 @@ async def die_and_restart(h: Harness) -> None:
     want = {f"v-{r.resident_id}" for r in residents}
 
     h.settings = h.settings.model_copy(update={"notifier_chunk_batches": 1})  # a chunk per batch
-    # 1. dies while planning: the first chunk (300 residents) is stored, the second is not
+    # 1. dies while planning: the first chunk (300 residents) is stored and sent, the
+    # second is not stored
     await h.start(delivery_limit=50)
     crashed = asyncio.Event()
     mailer = h.notifier.mailer
@@ -81,27 +82,32 @@ async def die_and_restart(h: Harness) -> None:
     await audience.apply(resident("late", houses=[(K, STREET, "5")]), utcnow())
     want.add("v-late")
 
-    # 2. started again, dies while publishing: one chunk goes out, the others do not
-    # (the outbox relay waits long here, so only the handler publishes)
+    # 2. started again, dies while publishing: the second chunk goes out, the third
+    # does not (the outbox relay waits long here, so only the handler publishes)
     h.settings = h.settings.model_copy(update={"outbox_relay_seconds": 300.0})
-    flushed = asyncio.Event()
-    real_publish = Mailer.publish
+    died = asyncio.Event()
+    real_send, real_publish = Mailer._send_chunk, Mailer.publish
+    sends = 0
 
-    async def publish_one(self: Mailer, job_id: str) -> bool:
-        pending = [c async for c in self.chunks.find({"job_id": job_id, f"{OUTBOX}.0": {"$exists": True}})]
-        if len(pending) == 3:
-            await self.outbox.flush(pending[0]["_id"], pending[0][OUTBOX])
-        flushed.set()
+    async def send_first(self: Mailer, cid: str, pending: Any, events: Any) -> bool:
+        nonlocal sends
+        sends += 1
+        if sends > 1:
+            return False  # died before this chunk's publishes
+        return await real_send(self, cid, pending, events)
+
+    async def crash(self: Mailer, job_id: str) -> bool:
+        died.set()
         raise Crash("died while publishing")
 
-    Mailer.publish = publish_one  # before the start: the redelivered input may come at once
+    Mailer._send_chunk, Mailer.publish = send_first, crash  # before the start: the input may come at once
     try:
         await h.start(delivery_limit=50)
-        await asyncio.wait_for(flushed.wait(), 15)
+        await asyncio.wait_for(died.wait(), 15)
         await settle()
         await h.stop()
     finally:
-        Mailer.publish = real_publish
+        Mailer._send_chunk, Mailer.publish = real_send, real_publish
     h.settings = h.settings.model_copy(update={"outbox_relay_seconds": 0.3})
     pending = await store[CHUNKS].count_documents({f"{OUTBOX}.0": {"$exists": True}})
     assert pending >= 1, "the crash left chunks unpublished"
