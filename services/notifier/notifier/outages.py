@@ -6,9 +6,12 @@ What each event sends (one message per resident per change, paid — viber-api.m
   :meth:`AudienceIndex.match`);
 - ``outage.updated`` with ``ends_at`` in ``changed`` → «end moved», to everyone notified
   about this outage before (if nobody was — the notifier never saw it published — to
-  the current audience). Any other change (description, contact phone, houses…) sends
-  nothing: a paid message for a reworded description is not worth it; the
-  «⚠️ Відключення» screen shows the current text;
+  the current audience); with ``addresses`` / ``city_wide`` / ``settlement_id`` in
+  ``changed`` → the notice, to those the outage now affects who were never told about
+  it (kind ``extended``; those no longer affected hear nothing until it is resolved).
+  Any other change (description, contact phone…) sends nothing: a paid message for a
+  reworded description is not worth it; the «⚠️ Відключення» screen shows the
+  current text;
 - ``outage.resolved`` → «restored», to everyone notified before;
 - ``outage.cancelled`` → «cancelled», to everyone notified before, and only them;
 - planned works: announced on publication and again ``NOTIFIER_PLANNED_REMINDER_HOURS``
@@ -54,7 +57,9 @@ from .texts import outage_buttons, outage_text
 
 log = structlog.get_logger("notifier.outages")
 COLLECTION = "outages"
-NOTIFIED_KINDS = ("published", "reminder", "end_moved")
+NOTIFIED_KINDS = ("published", "reminder", "end_moved", "extended")
+#: ``changed`` fields of an ``outage.updated`` that may widen the audience
+WIDER = frozenset({"addresses", "city_wide", "settlement_id"})
 
 
 def change_of(data: OutageSnapshot) -> str | None:
@@ -105,17 +110,28 @@ class Outages:
         elif stored is not None:
             previous_ends = stored.get("previous_ends_at")
         await self._save(data, stored, previous_ends)
-        if change is None:
+        if change is None and not (isinstance(data, OutageUpdated) and WIDER & set(data.changed)):
             log.info("outage.no_notice", outage=data.outage_id, revision=data.revision, changed=data.changed)
             return
-        job = Job(job_id=derived_id(data.outage_id, data.revision, change), subject="outage",
-                  subject_id=data.outage_id, kind=change,
-                  text=outage_text(data, change, previous_ends), buttons=tuple(outage_buttons()))
-        if change == "published":
-            audience = lambda: self.match(data)  # noqa: E731
-        else:
-            audience = lambda: self._notified_before(data, fallback=change == "end_moved")  # noqa: E731
-        await self.mailer.run(job, audience)
+        if change is not None:
+            job = Job(job_id=derived_id(data.outage_id, data.revision, change), subject="outage",
+                      subject_id=data.outage_id, kind=change,
+                      text=outage_text(data, change, previous_ends), buttons=tuple(outage_buttons()))
+            if change == "published":
+                audience = lambda: self.match(data)  # noqa: E731
+            else:
+                audience = lambda: self._notified_before(data, fallback=change == "end_moved")  # noqa: E731
+            await self.mailer.run(job, audience)
+        if isinstance(data, OutageUpdated) and data.state == OutageState.active and WIDER & set(data.changed):
+            # More houses (or the whole settlement) now: those newly affected get the notice.
+            job = Job(job_id=derived_id(data.outage_id, data.revision, "extended"), subject="outage",
+                      subject_id=data.outage_id, kind="extended", text=outage_text(data, "published"),
+                      buttons=tuple(outage_buttons()))
+            await self.mailer.run(job, lambda: self._newly_affected(data))
+
+    async def _newly_affected(self, outage: OutageSnapshot) -> Recipients:
+        notified = await self.mailer.notified(outage.outage_id, NOTIFIED_KINDS)
+        return [(rid, receiver) for rid, receiver in await self.match(outage) if rid not in notified]
 
     async def _notified_before(self, outage: OutageSnapshot, *, fallback: bool) -> Recipients:
         rids = await self.mailer.notified(outage.outage_id, NOTIFIED_KINDS)

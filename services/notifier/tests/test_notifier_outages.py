@@ -244,3 +244,24 @@ async def test_audience_preview_counts_residents_and_paid_messages(harness: Harn
         async with http.post(url, data=b"not json") as resp:
             assert resp.status == 422
     assert h.outbound() == []
+
+
+async def test_an_outage_extended_to_more_streets_tells_only_the_newly_affected(harness: Harness):
+    """``outage.updated`` with ``addresses`` changed: residents of the added street get
+    the notice once; those told before get nothing new; a later end moved reaches both."""
+    h = harness
+    await h.start()
+    residents = [resident(f"a{i}", houses=[(K, STREET, "1")]) for i in range(5)]
+    residents += [resident(f"k{i}", houses=[(K, "kamianetska", "2")]) for i in range(4)]
+    await seed(h, residents)
+    await h.publish(outage(streets=[(STREET, [])]))
+    await eventually(lambda: len(receivers_of(batches(h, "⚠️"))) == 5, "the first notice")
+    wider = outage(revision=2, model=OutageUpdated, streets=[(STREET, []), ("kamianetska", [])], changed=["addresses"])
+    await h.publish(wider)
+    await eventually(lambda: len(receivers_of(batches(h, "⚠️"))) == 9, "the newly affected")
+    assert receivers_of(batches(h, "⚠️")) == Counter({f"v-{r.resident_id}": 1 for r in residents})
+    moved = outage(revision=3, model=OutageUpdated, streets=[(STREET, []), ("kamianetska", [])], changed=["ends_at"],
+                   ends_at=T0 + timedelta(hours=8))
+    await h.publish(moved)
+    await eventually(lambda: receivers_of(batches(h, "🔄")) == Counter({f"v-{r.resident_id}": 1 for r in residents}),
+                     "end moved to all nine")
