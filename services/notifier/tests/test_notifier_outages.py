@@ -265,3 +265,23 @@ async def test_an_outage_extended_to_more_streets_tells_only_the_newly_affected(
     await h.publish(moved)
     await eventually(lambda: receivers_of(batches(h, "🔄")) == Counter({f"v-{r.resident_id}": 1 for r in residents}),
                      "end moved to all nine")
+
+
+async def test_a_malformed_outage_event_is_parked_and_the_next_one_still_goes_out(harness: Harness):
+    """An ``outage.published`` whose payload does not validate (no settlement, an unknown
+    utility) is parked in ``notifier.outages.dead`` for ops to see — not retried, not
+    lost — and sends nothing; the next valid outage is mailed as usual."""
+    import json
+
+    h = harness
+    await h.start()
+    await seed(h, [resident("a1", houses=[(K, STREET, "1")])])
+    bad = make_event(outage("bad"), source="/test").model_dump(mode="json")
+    bad["data"]["utility"] = "lava"
+    del bad["data"]["settlement_id"]
+    await h.publisher.publish_raw("outage.published", json.dumps(bad).encode())
+    await h.publish(outage("good", streets=[(STREET, [])]))
+    await eventually(lambda: batches(h, "⚠️"), "the valid outage's notice")
+    parked = await eventually(lambda: h.runtime.bus.dead_letters("notifier.outages"), "the parked event")
+    assert json.loads(parked[0])["id"] == bad["id"]
+    assert receivers_of(h.outbound()) == Counter({"v-a1": 1})

@@ -112,3 +112,16 @@ async def test_an_empty_projection_asks_the_dialog_for_every_resident(harness: H
     await h.start()
     await asyncio.sleep(0.3)
     assert len(h.of_type("audience.resync_requested")) == 1
+
+
+async def test_the_resync_command_publishes_one_request(harness: Harness):
+    """``python -m notifier resync`` publishes ``audience.resync_requested`` on the
+    configured bus; an unknown argument prints the usage and exits 2."""
+    from notifier.__main__ import main, resync
+    from notifier.settings import NotifierSettings
+
+    h = harness
+    await resync(NotifierSettings(amqp_url=h.bus_url))
+    requests = await eventually(lambda: h.of_type("audience.resync_requested"), "the request")
+    assert len(requests) == 1 and requests[0].data == {"requested_by": "notifier", "resident_ids": []}
+    assert main(["what"]) == 2
