@@ -174,6 +174,9 @@ class Panel:
         from . import panel_pages  # the pages themselves
 
         panel_pages.register(self, app)
+        from . import faq_pages  # the knowledge base and residents' questions (C3)
+
+        faq_pages.register(self, app)
 
     def page(self, role: Role) -> Callable[[PageHandler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
         """Session, CSRF (on POST) and role checks around a page handler."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from admin_testkit import ADMIN_EMAIL, Admin
+from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Admin, PanelClient
 
 from admin.faq import DEFAULT_SEED, load_seed
 from chatbot_common.bus import create_bus
@@ -272,3 +272,122 @@ async def test_a_question_marked_handled_leaves_the_list_and_is_audited(admin):
     assert (await admin.client.post("/api/v1/faq/questions/nope/handled", {}))[0] == 404
     _, log = await admin.client.get("/api/v1/audit?entity=faq_question")
     assert [r["action"] for r in reversed(log)] == ["faq.question_handled", "faq.question_reopened"]
+
+
+# --------------------------------------------------------------------------- the pages
+
+
+@pytest.fixture
+async def browser(admin: Admin) -> AsyncIterator[PanelClient]:
+    client = PanelClient(f"http://127.0.0.1:{admin.runtime.bound_port}")
+    status, _, _ = await client.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    assert status == 303
+    yield client
+    await client.close()
+
+
+def _form(entry: Any, **changes: str) -> dict[str, str]:
+    """The edit form as the page fills it, with ``changes``."""
+    form = {"topic": entry["topic"], "question": entry["question"], "phrasings": "\n".join(entry["phrasings"]),
+            "answer": entry["answer"], "phones": "\n".join(entry["phones"]), "keywords": "\n".join(entry["keywords"]),
+            "settlement": entry.get("settlement") or "", "revision": str(entry["revision"]), "from": ""}
+    for n in range(3):
+        link = entry["links"][n] if n < len(entry["links"]) else {"label": "", "url": ""}
+        form[f"links[{n}].label"], form[f"links[{n}].url"] = link["label"], link["url"]
+    form.update(changes)
+    return form
+
+
+async def test_the_pages_list_search_edit_and_delete_an_entry(browser, admin, recorder):
+    """The list shows the seeded entries and finds one by words; the edit form shows the
+    answer with its character count; an empty answer is refused next to the field
+    (422, nothing published, the other fields kept); a valid edit publishes revision 1;
+    a stale form (revision 0 again) answers 409 and changes nothing; a form without the
+    CSRF token is refused (403); the entry is deleted after confirming."""
+    status, text, _ = await browser.get("/panel/faq")
+    assert status == 200 and 'id="faq-gas-smell"' in text and "Питання та відповіді" in text
+    status, text, _ = await browser.get("/panel/faq?q=пахне+газом")
+    assert status == 200 and 'id="faq-gas-smell"' in text and 'id="faq-emergency-numbers"' not in text
+    _, gas = await admin.client.get("/api/v1/faq/gas-smell")
+    status, text, _ = await browser.get("/panel/faq/gas-smell")
+    assert status == 200 and f"{len(gas['answer'])} із 1000 символів" in text and "Відчуваю запах газу" in text
+
+    status, text, _ = await browser.post("/panel/faq/gas-smell", _form(gas, answer="   "))
+    assert status == 422 and 'id="f-faq-answer-error"' in text and 'aria-invalid="true"' in text
+    assert "Витік газу в квартирі" in text  # the phrasings typed are kept
+    status, text, _ = await browser.post("/panel/faq/gas-smell", _form(gas, answer="Ви " + "б" * 1000))
+    assert status == 422 and "довша за 1000" in text
+    status, text, _ = await browser.post("/panel/faq/gas-smell", _form(gas, **{"links[0].label": "Карта",
+                                                                               "links[0].url": "ftp://x"}))
+    assert status == 422 and 'id="f-faq-links-0-url-error"' in text
+    await recorder.count(0)
+
+    status, _, _ = await browser.post("/panel/faq/gas-smell", _form(gas, answer="Телефонуйте 104."), csrf=False)
+    assert status == 403
+    status, _, headers = await browser.post("/panel/faq/gas-smell", _form(gas, answer="Телефонуйте 104."))
+    assert status == 303 and headers["Location"] == "/panel/faq?ok=faq_saved"
+    status, _, _ = await browser.post("/panel/faq/gas-smell", _form(gas, answer="Інша відповідь."))
+    assert status == 409  # the form still says revision 0
+    events = await recorder.count(1)
+    assert events[0].payload().entry.answer == "Телефонуйте 104." and events[0].payload().revision == 1
+
+    status, text, _ = await browser.get("/panel/faq/gas-smell/delete")
+    assert status == 200 and "Так, видалити" in text
+    status, _, _ = await browser.post("/panel/faq/gas-smell/delete", {"revision": "1"}, csrf=False)
+    assert status == 403
+    status, _, headers = await browser.post("/panel/faq/gas-smell/delete", {"revision": "1"})
+    assert status == 303 and headers["Location"] == "/panel/faq?ok=faq_deleted"
+    events = await recorder.count(2)
+    assert events[1].payload().entry is None and events[1].payload().revision == 2
+    status, text, _ = await browser.get("/panel/faq")
+    assert 'id="faq-gas-smell"' not in text
+
+
+async def test_residents_questions_page_creates_an_answer_and_marks_handled(browser, admin, recorder):
+    """«Питання мешканців» lists unanswered and 👎 questions (the same question twice is
+    one row counted 2; 👍 are only counted); «Створити відповідь» opens the form
+    prefilled with the question, and saving it publishes the entry and marks the
+    questions handled; «Опрацьовано» removes a row."""
+    await publish_feedback(admin.bus_url, feedback_set())
+    await wait_questions(admin, 5)
+    status, text, _ = await browser.get("/panel/questions")
+    assert status == 200 and "коли  буде САЛЮТ?" in text and "Пахне газом у підвалі" in text
+    # one row for both spellings, shown as last asked, counted twice
+    assert 'id="question-fb-2"' in text and 'id="question-fb-1"' not in text and "<td>2</td>" in text
+    assert "Коли буде салют?" not in text
+    assert 'id="total-helpful">1<' in text  # the 40-day-old 👍 is outside the 30 days
+    status, text, _ = await browser.get("/panel/faq/new?question=Коли+буде+салют%3F&from=fb-1,fb-2")
+    assert status == 200 and 'value="Коли буде салют?"' in text and 'name="from" value="fb-1,fb-2"' in text
+    status, _, headers = await browser.post("/panel/faq/new", {
+        "id": "fireworks", "topic": "events", "question": "Коли буде салют?", "phrasings": "Салют на свято",
+        "answer": "Про святкові заходи Ви дізнаєтеся на сайті міської ради.", "phones": "", "keywords": "",
+        "settlement": "", "revision": "", "from": "fb-1,fb-2"})
+    assert status == 303 and headers["Location"] == "/panel/questions?ok=faq_created_from_question"
+    events = await recorder.count(1)
+    assert events[0].payload().entry_id == "fireworks" and events[0].payload().revision == 1
+    status, text, _ = await browser.get("/panel/questions")
+    assert "САЛЮТ" not in text and "Пахне газом у підвалі" in text
+    status, _, _ = await browser.post("/panel/questions/handled", {"ids": "fb-3"}, csrf=False)
+    assert status == 403
+    status, _, headers = await browser.post("/panel/questions/handled", {"ids": "fb-3", "back": "period=7"})
+    assert status == 303 and headers["Location"] == "/panel/questions?period=7&ok=handled"
+    status, text, _ = await browser.get("/panel/questions")
+    assert "Пахне газом у підвалі" not in text and "Немає питань" in text
+    _, done = await admin.client.get("/api/v1/faq/questions?handled=true")
+    assert sorted(q["id"] for q in done["questions"]) == ["fb-1", "fb-2", "fb-3"]
+
+
+async def test_a_viewer_reads_the_pages_but_cannot_edit(admin, recorder):
+    await admin.client.as_role("viewer")
+    client = PanelClient(f"http://127.0.0.1:{admin.runtime.bound_port}")
+    try:
+        await client.login("viewer@example.org", "password-viewer")
+        status, text, _ = await client.get("/panel/faq")
+        assert status == 200 and 'id="faq-gas-smell"' in text and "Нова відповідь" not in text
+        assert (await client.get("/panel/questions"))[0] == 200
+        assert (await client.get("/panel/faq/gas-smell"))[0] == 403
+        assert (await client.post("/panel/faq/new", {"id": "x", "answer": "Ви"}))[0] == 403
+        assert (await client.post("/panel/questions/handled", {"ids": "fb-1"}))[0] == 403
+        await recorder.count(0)
+    finally:
+        await client.close()
