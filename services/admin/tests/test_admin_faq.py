@@ -391,3 +391,61 @@ async def test_a_viewer_reads_the_pages_but_cannot_edit(admin, recorder):
         await recorder.count(0)
     finally:
         await client.close()
+
+
+SEED = """version = {version}
+city = "test"
+verified = false
+{entries}
+"""
+SEED_ENTRY = """
+[[entry]]
+id = "{id}"
+topic = "test"
+question = "Питання {id}?"
+phrasings = ["Інакше {id}", "Ще інакше {id}"]
+answer = "{answer}"
+"""
+
+
+def _seed_file(path: Path, version: int, answers: dict[str, str]) -> Path:
+    path.write_text(SEED.format(version=version, entries="".join(
+        SEED_ENTRY.format(id=i, answer=a) for i, a in answers.items())), encoding="utf-8")
+    return path
+
+
+async def test_a_newer_seed_file_updates_only_entries_nobody_edited(unique, mongodb_url, tmp_path):
+    """Staff edits win over the file: after an entry is edited (and another deleted)
+    through the API, a restart with a newer file version updates the untouched entry,
+    adds the new one, and leaves the edited and the deleted ones as staff left them; a
+    restart with the same version changes nothing."""
+    from conftest import running_admin
+
+    seed = _seed_file(tmp_path / "v1.toml", 1, {"a": "Відповідь A1.", "b": "Відповідь B1.", "c": "Відповідь C1."})
+    async with running_admin(unique, mongodb_url, admin_faq_file=str(seed)) as admin:
+        _, listed = await admin.client.get("/api/v1/faq")
+        assert [e["id"] for e in listed] == ["a", "b", "c"]
+        _, b = await admin.client.get("/api/v1/faq/b")
+        body = {k: b[k] for k in ("topic", "question", "phrasings", "phones", "links", "keywords")}
+        assert (await admin.client.call("PUT", "/api/v1/faq/b", {**body, "answer": "Від працівника."}))[0] == 200
+        assert (await admin.client.call("DELETE", "/api/v1/faq/c"))[0] == 204
+    seed = _seed_file(tmp_path / "v2.toml", 2, {"a": "Відповідь A2.", "b": "Відповідь B2.", "c": "Відповідь C2.",
+                                                "d": "Відповідь D2."})
+    async with running_admin(unique, mongodb_url, admin_faq_file=str(seed)) as admin:
+        _, listed = await admin.client.get("/api/v1/faq")
+        assert {e["id"]: (e["answer"], e["revision"]) for e in listed} == {
+            "a": ("Відповідь A2.", 0), "b": ("Від працівника.", 1), "d": ("Відповідь D2.", 0)}
+    seed = _seed_file(tmp_path / "v2b.toml", 2, {"a": "Інша A.", "b": "Інша B.", "c": "Інша C.", "d": "Інша D."})
+    async with running_admin(unique, mongodb_url, admin_faq_file=str(seed)) as admin:
+        _, listed = await admin.client.get("/api/v1/faq")
+        assert {e["id"]: e["answer"] for e in listed}["a"] == "Відповідь A2."
+
+
+async def test_a_broken_seed_file_stops_the_start_naming_the_entry(unique, mongodb_url, tmp_path):
+    """A seed file with an entry the model refuses fails loudly at start with its id."""
+    from conftest import running_admin
+
+    seed = _seed_file(tmp_path / "bad.toml", 1, {"ok": "Відповідь.", "broken": ""})
+    with pytest.raises(Exception, match="broken"):
+        async with running_admin(unique, mongodb_url, admin_faq_file=str(seed)):
+            pass

@@ -89,3 +89,49 @@ async def test_outage_events_reach_the_notifier_and_the_dialog(vhost_amqp_url: s
             assert (await client.get(f"/api/v1/outages/{oid}/delivery"))[1] == expected
     finally:
         await runtime.stop()
+
+
+async def test_knowledge_base_edits_reach_the_dialog_and_feedback_reaches_admin(vhost_amqp_url: str, unique: str):
+    """C3 on the broker: an entry changed and deleted through the API reaches the
+    dialog's queue as two faq.changed (revisions 1, 2; the second without an entry);
+    the dialog's faq.feedback, published twice with one id, is listed once by admin
+    (queue admin.faq)."""
+    from chatbot_common.events import FaqFeedback
+
+    store = open_store("memory://", f"admin_rmq_{unique}", memory_namespace=f"rmq-faq-{unique}")
+    runtime = build(settings(amqp_url=vhost_amqp_url), store=store)
+    await runtime.start(host="127.0.0.1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = Client(session, f"http://127.0.0.1:{runtime.bound_port}")
+            client.token = await client.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+            _, gas = await client.get("/api/v1/faq/gas-smell")
+            body = {k: gas[k] for k in ("topic", "question", "phrasings", "phones", "links", "keywords")}
+            status, _ = await client.call("PUT", "/api/v1/faq/gas-smell", {**body, "answer": "Телефонуйте 104.",
+                                                                          "revision": 0})
+            assert status == 200
+            status, _ = await client.call("DELETE", "/api/v1/faq/gas-smell?revision=1")
+            assert status == 204
+
+            connection = await aio_pika.connect(vhost_amqp_url)
+            async with connection:
+                channel = await connection.channel()
+                events = await drain(channel, "dialog.events", 2)
+                assert [(e["type"], e["data"]["revision"]) for e in events] == [("faq.changed", 1), ("faq.changed", 2)]
+                assert events[0]["data"]["entry"]["answer"] == "Телефонуйте 104." and events[1]["data"].get("entry") is None
+
+            bus = create_bus(vhost_amqp_url, name="test")
+            await bus.connect()
+            feedback = FaqFeedback(verdict="unanswered", question="Коли буде салют?", at=utcnow())
+            for _ in range(2):
+                await bus.publish(make_event(feedback, source="/dialog", id=f"fb-{unique}"))
+            await bus.close()
+            for _ in range(200):
+                if (await client.get("/api/v1/faq/questions"))[1]["totals"]["unanswered"]:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
+            _, listed = await client.get("/api/v1/faq/questions")
+            assert [q["question"] for q in listed["questions"]] == ["Коли буде салют?"]
+    finally:
+        await runtime.stop()
