@@ -307,7 +307,8 @@ async def mailing(args: argparse.Namespace, amqp_url: str, notifier: Any, publis
           f"failed_list receivers {sum(b[2] for b in calls)}; calls refused by the window "
           f"{stats['rejected_window']}, by size {stats['rejected_size']}")
     print(f"  match against the projection: median {statistics.median(times) * 1000:.1f} ms, "
-          f"max {max(times) * 1000:.1f} ms; in the handler {notifier.outages.last_match_seconds * 1000:.1f} ms")
+          f"max {max(times) * 1000:.1f} ms; in the handler {notifier.outages.last_match_seconds * 1000:.1f} ms "
+          f"(+ {notifier.outages.last_order_seconds * 1000:.0f} ms to sort it into batch order)")
     print(f"  notifier peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB "
           "(peak RSS of this process: notifier, index, seeded data)")
     if trips:
@@ -381,7 +382,9 @@ async def bench(args: argparse.Namespace, amqp_url: str) -> None:
         for rid, doc in docs:
             notifier.audience.index.put(rid, doc)
         index = notifier.audience.index
-        print(f"seeded {len(docs)} residents ({len(index)} eligible, {facts['never']} never to be reached) over "
+        seeded = len(docs)
+        del docs  # the index holds what the notifier keeps
+        print(f"seeded {seeded} residents ({len(index)} eligible, {facts['never']} never to be reached) over "
               f"{len(facts['streets'])} streets in {time.perf_counter() - started:.1f} s; "
               f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
         print(f"gateway, fake Viber: processes; notifier: in this process; RabbitMQ vhost {urlsplit(amqp_url).path}")
