@@ -449,3 +449,28 @@ async def test_a_broken_seed_file_stops_the_start_naming_the_entry(unique, mongo
     with pytest.raises(Exception, match="broken"):
         async with running_admin(unique, mongodb_url, admin_faq_file=str(seed)):
             pass
+
+
+async def test_an_unpublished_change_waits_in_the_outbox_for_the_relay(admin, recorder):
+    """The broker refuses faq.changed: the API still answers (the entry, its event and
+    its audit record are one write) and the relay publishes the event, once, when the
+    broker is back."""
+    from chatbot_common.bus import memory_broker
+
+    broker = memory_broker(admin.bus_url)
+    broker.fail_publishes = lambda key: ConnectionError("broker down") if key == "faq.changed" else None
+    status, body = await admin.client.post("/api/v1/faq", ENTRY)
+    assert status == 201 and body["revision"] == 1
+    doc = await admin.runtime.store["faq"].find_one({"_id": ENTRY["id"]})
+    assert len(doc["outbox"]) == 1
+    _, log = await admin.client.get("/api/v1/audit?entity=faq")
+    assert [r["action"] for r in log] == ["faq.created"]
+    broker.fail_publishes = None
+    [event] = await recorder.count(1)
+    assert event.id == derived_id("faq", ENTRY["id"], 1, "faq.changed")
+    for _ in range(200):
+        doc = await admin.runtime.store["faq"].find_one({"_id": ENTRY["id"]})
+        if not doc.get("outbox"):
+            break
+        await asyncio.sleep(0.05)
+    assert not doc.get("outbox")
