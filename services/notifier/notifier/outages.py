@@ -50,6 +50,7 @@ from chatbot_common.events import (
     derived_id,
     utcnow,
 )
+from chatbot_common.locks import KeyedLocks
 from chatbot_common.store import Store
 
 from .audience import Audience
@@ -82,6 +83,7 @@ class Outages:
         self.audience = audience
         self.mailer = mailer
         self.reminder = timedelta(hours=reminder_hours)
+        self.locks = KeyedLocks()
         #: the last match's duration in seconds, and of putting it in batch order (the benchmark)
         self.last_match_seconds = 0.0
         self.last_order_seconds = 0.0
@@ -103,6 +105,12 @@ class Outages:
         data = event.payload()
         if not isinstance(data, OutageSnapshot):
             raise PermanentError(f"not an outage event: {event.type}")
+        # The queue hands several events to this consumer at once: one outage's events
+        # are handled one after the other, in the order they came.
+        async with self.locks.hold(data.outage_id):
+            await self._handle(data)
+
+    async def _handle(self, data: OutageSnapshot) -> None:
         stored = await self.collection.find_one({"_id": data.outage_id})
         if stored is not None and stored["revision"] > data.revision:
             log.info("outage.stale", outage=data.outage_id, revision=data.revision, stored=stored["revision"])

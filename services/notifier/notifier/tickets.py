@@ -35,6 +35,7 @@ from chatbot_common.events import (
     derived_id,
     make_event,
 )
+from chatbot_common.locks import KeyedLocks
 from chatbot_common.store import Inbox
 from chatbot_common.texts import catalog
 
@@ -93,11 +94,16 @@ class TicketNotices:
         self.bus = bus
         self.audience = audience
         self.inbox = inbox
+        self.locks = KeyedLocks()
 
     async def handle(self, event: CloudEvent) -> None:
         data = event.payload()
         if not isinstance(data, TicketEvent):
             raise PermanentError(f"not a ticket event: {event.type}")
+        async with self.locks.hold(data.ticket_id):  # one ticket's notices in the order they came
+            await self._handle(event, data)
+
+    async def _handle(self, event: CloudEvent, data: TicketEvent) -> None:
         if await self.inbox.seen(event.id):
             return
         doc = await self.audience.collection.find_one({"_id": data.resident_id})

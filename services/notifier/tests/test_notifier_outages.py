@@ -285,3 +285,35 @@ async def test_a_malformed_outage_event_is_parked_and_the_next_one_still_goes_ou
     parked = await eventually(lambda: h.runtime.bus.dead_letters("notifier.outages"), "the parked event")
     assert json.loads(parked[0])["id"] == bad["id"]
     assert receivers_of(h.outbound()) == Counter({"v-a1": 1})
+
+
+async def test_changes_arriving_together_are_mailed_in_order(harness: Harness, monkeypatch):
+    """The outage queue hands the notifier several events at once: published and end
+    moved arriving back to back still reach each resident once each, the notice first
+    — even when matching the first takes a while."""
+    import asyncio
+
+    from notifier.outages import Outages
+
+    real_match = Outages.match
+
+    async def slow_match(self, outage):  # type: ignore[no-untyped-def]
+        if outage.revision == 1:
+            await asyncio.sleep(0.3)  # the first event's audience takes a while
+        return await real_match(self, outage)
+
+    monkeypatch.setattr(Outages, "match", slow_match)
+    h = harness
+    await h.start()
+    residents = population(900, 0, n_other=0)
+    await seed(h, residents)
+    want = expected(residents)
+    await h.publish(outage(streets=[(STREET, [])]))
+    await h.publish(outage(revision=2, model=OutageUpdated, streets=[(STREET, [])], changed=["ends_at"],
+                           ends_at=T0 + timedelta(hours=9)))
+    await eventually(lambda: len(receivers_of(batches(h, "🔄"))) == len(want), "end moved")
+    order: dict[str, list[str]] = {}
+    for event in h.outbound():
+        for r in event.data["receivers"]:
+            order.setdefault(r, []).append(event.data["text"][:1])
+    assert order == {r: ["⚠", "🔄"] for r in want}
