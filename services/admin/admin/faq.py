@@ -59,6 +59,8 @@ QUESTIONS = "faq_questions"
 SOURCE = "/admin"
 DEFAULT_SEED = Path(__file__).parent / "data" / "faq_khmelnytskyi.toml"
 ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+#: path segments under /api/v1/faq/ that are not entries
+RESERVED_IDS = frozenset({"questions", "new"})
 TOPIC = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MAX_ANSWER = 1000
 MAX_QUESTION = 200
@@ -175,6 +177,8 @@ class FaqEntryCreate(FaqEntryFields):
         value = value.strip()
         if not ID.match(value):
             raise ValueError("лише малі латинські літери, цифри, «_» і «-» (до 64), спочатку літера чи цифра")
+        if value in RESERVED_IDS:
+            raise ValueError(f"«{value}» зарезервовано (це адреса в API); оберіть інший")
         return value
 
 

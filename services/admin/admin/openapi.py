@@ -53,7 +53,8 @@ def document(api: Api, *, title: str = "Міський чат-бот — admin A
             "title": title,
             "version": version,
             "description": "Staff API of the city chat-bot: accounts and roles, the audit log, outages and their "
-                           "mailing figures. Every call but POST /api/v1/auth/token takes `Authorization: Bearer "
+                           "mailing figures, useful information, the knowledge base of answers and residents' "
+                           "questions. Every call but POST /api/v1/auth/token takes `Authorization: Bearer "
                            "<token>`. Errors are `{\"error\": {\"code\", \"message\", \"fields\"}}`.",
         },
         "servers": [{"url": "/"}],

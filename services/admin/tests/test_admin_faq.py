@@ -139,6 +139,7 @@ def _without(key: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("method", "path", "body", "status", "field"), [
     ("POST", "/api/v1/faq", {**ENTRY, "id": "Bad Id"}, 422, "id"),
+    ("POST", "/api/v1/faq", {**ENTRY, "id": "questions"}, 422, "id"),
     ("POST", "/api/v1/faq", {**ENTRY, "answer": "   "}, 422, "answer"),
     ("POST", "/api/v1/faq", {**ENTRY, "answer": "Ви " + "а" * 1000}, 422, "answer"),
     ("POST", "/api/v1/faq", _without("answer"), 422, "answer"),
