@@ -475,3 +475,12 @@ async def test_an_unpublished_change_waits_in_the_outbox_for_the_relay(admin, re
             break
         await asyncio.sleep(0.05)
     assert not doc.get("outbox")
+
+
+async def test_the_audit_page_filters_knowledge_base_changes(browser, admin, recorder):
+    """The admin's «Журнал змін» offers the knowledge base as a filter and links the entry."""
+    assert (await admin.client.post("/api/v1/faq", ENTRY))[0] == 201
+    status, text, _ = await browser.get("/panel/audit?entity=faq")
+    assert status == 200 and 'value="faq" selected' in text
+    assert f'href="/panel/faq/{ENTRY["id"]}"' in text and "faq.created" in text
+    await recorder.count(1)
