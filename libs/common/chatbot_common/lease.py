@@ -93,13 +93,17 @@ class Lease:
                     await asyncio.sleep(period)
         finally:
             try:
-                await asyncio.wait_for(self.release(), 3.0)
+                async with asyncio.timeout(3.0):
+                    await self.release()
             except Exception:  # noqa: BLE001 - it expires on its own
                 pass
 
     async def _acquire_quietly(self) -> bool:
         try:
-            return await asyncio.wait_for(self.try_acquire(), self.ttl / 3)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that lands as the awaited call completes, and the stop hangs.
+            async with asyncio.timeout(self.ttl / 3):
+                return await self.try_acquire()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the database may be gone for a while

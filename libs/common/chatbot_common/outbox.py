@@ -123,7 +123,8 @@ class Outbox:
                 log.warning("outbox.relay_failed", collection=self.name, error=repr(exc)[:200])
             if not self.failed.is_set():
                 try:
-                    await asyncio.wait_for(self.failed.wait(), safety_scan)
+                    async with asyncio.timeout(safety_scan):  # not wait_for: see lease._acquire_quietly
+                        await self.failed.wait()
                 except TimeoutError:
                     continue
             self.failed.clear()

@@ -232,7 +232,8 @@ class RabbitBus(Bus):
         async def cancel(queue: AbstractQueue, tag: str) -> None:
             try:
                 # A broker that is gone never answers basic.cancel: don't wait for it.
-                await asyncio.wait_for(queue.cancel(tag), SHUTDOWN_STEP_SECONDS)
+                async with asyncio.timeout(SHUTDOWN_STEP_SECONDS):
+                    await queue.cancel(tag)
             except Exception as exc:  # noqa: BLE001 - best effort during shutdown
                 log.warning("bus.cancel_failed", queue=queue.name, error=repr(exc)[:200])
 
@@ -272,6 +273,7 @@ async def _within(step: Any, what: str) -> None:
     """Run one shutdown step, abandoning it after :data:`SHUTDOWN_STEP_SECONDS`: a robust
     connection that is reconnecting to a broker that is gone must not hold SIGTERM up."""
     try:
-        await asyncio.wait_for(step, SHUTDOWN_STEP_SECONDS)
+        async with asyncio.timeout(SHUTDOWN_STEP_SECONDS):
+            await step
     except Exception as exc:  # noqa: BLE001 - shutdown goes on
         log.warning("bus.close_failed", what=what, error=repr(exc)[:200])
