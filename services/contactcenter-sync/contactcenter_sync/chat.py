@@ -364,7 +364,8 @@ class ChatBridge:
             except Exception as exc:  # noqa: BLE001 - the loop outlives a bad round
                 log.error("chat.deliver_failed", error=repr(exc)[:300])
             try:
-                await asyncio.wait_for(self.wake.wait(), self.settings.chat_retry_min_seconds)
+                async with asyncio.timeout(self.settings.chat_retry_min_seconds):  # not wait_for (3.11)
+                    await self.wake.wait()
             except TimeoutError:
                 pass
 

@@ -232,7 +232,8 @@ class TicketSync:
             await asyncio.sleep(0)
             return
         try:
-            await asyncio.wait_for(self.wake.wait(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for (Python 3.11 may swallow a cancel)
+                await self.wake.wait()
         except TimeoutError:
             pass
 

@@ -53,7 +53,8 @@ class WindowLimiter:
                 delay = self.wait_time()
                 try:
                     # A call ending (release) or the oldest stamp ageing out frees a slot.
-                    await asyncio.wait_for(self._changed.wait(), timeout=delay or None)
+                    async with asyncio.timeout(delay or None):  # not wait_for (Python 3.11 may swallow a cancel)
+                        await self._changed.wait()
                 except TimeoutError:
                     pass
             self._in_flight += 1
