@@ -344,6 +344,7 @@ class ResidentSnapshot(EventData):
     notify: NotifyScope = NotifyScope.address
     birth_date: str | None = None  # ISO date, optional (greetings)
     subscribed: bool = True
+    registered_at: datetime | None = None  # segments: registered before/after (S7)
 
 
 class ResidentRegistered(ResidentSnapshot):
@@ -903,6 +904,87 @@ class InfoChanged(EventData):
     changed_by: str | None = None  # staff account id, for the audit trail
 
 
+# --------------------------------------------------------------------------- staff mailings and greetings
+# Issue 9 (C9, S7): staff compose a message for a segment in the admin panel; the notifier
+# resolves the segment to resident ids from its audience projection — never to channel
+# ids — and sends it like an outage notice (one per resident, ≤ 300-receiver batches on
+# the bulk lane, mailing.progress). Residents who chose «no notices» get no mailing or
+# greeting; unsubscribed and deleted residents get nothing.
+
+
+class SegmentStreet(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    settlement_id: str
+    street_id: str
+    houses: list[str] = Field(default_factory=list)  # empty: the whole street
+
+
+class Segment(BaseModel):
+    """Who a mailing is for. Every list that is empty does not filter; all the filters
+    given must hold (AND)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    settlement_ids: list[str] = Field(default_factory=list)
+    streets: list[SegmentStreet] = Field(default_factory=list)  # one of the resident's addresses on one of them
+    notify_scopes: list[NotifyScope] = Field(default_factory=list)  # ``none`` is never reached anyway
+    channels: list[Channel] = Field(default_factory=list)
+    registered_after: datetime | None = None
+    registered_before: datetime | None = None
+    has_open_request: bool | None = None
+    answered_survey_id: str | None = None
+
+
+class MailingRequested(EventData):
+    """A staff mailing (admin → notifier): sent at ``send_at`` (now when empty)."""
+
+    type: ClassVar[str] = "mailing.requested"
+    mailing_id: str
+    text: str = Field(min_length=1, max_length=7000)
+    image_url: str | None = None
+    link_label: str | None = Field(default=None, max_length=40)
+    link_url: str | None = None
+    segment: Segment = Segment()
+    send_at: datetime | None = None
+    requested_by: str
+    at: datetime
+
+
+class MailingCancelled(EventData):
+    """Staff cancelled a scheduled mailing (nothing is sent if it has not started; a
+    mailing already under way stops before its next batch)."""
+
+    type: ClassVar[str] = "mailing.cancelled"
+    mailing_id: str
+    at: datetime
+
+
+class GreetingEvent(BaseModel):
+    """A staff-defined day (e.g. the City Day): ``text`` to ``segment`` on ``date`` at
+    ``send_time`` (Europe/Kyiv)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    event_id: str
+    date: str  # ISO date
+    send_time: str = "10:00"  # HH:MM, Europe/Kyiv
+    text: str = Field(min_length=1, max_length=7000)
+    segment: Segment = Segment()
+    cancelled: bool = False
+
+
+class GreetingsConfigured(EventData):
+    """The whole greetings configuration as staff left it (admin → notifier; the highest
+    ``revision`` wins): the birthday greeting (C9; 29 February → 28 February in other
+    years) and the staff-defined days."""
+
+    type: ClassVar[str] = "greeting.configured"
+    revision: int = Field(ge=1)
+    birthday_enabled: bool = False
+    birthday_text: str = ""
+    birthday_time: str = "10:00"  # HH:MM, Europe/Kyiv
+    events: list[GreetingEvent] = Field(default_factory=list)
+    at: datetime
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     model.type: model
     for model in (
@@ -946,6 +1028,9 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         FaqChanged,
         FaqFeedback,
         InfoChanged,
+        MailingRequested,
+        MailingCancelled,
+        GreetingsConfigured,
     )
 }
 

@@ -80,6 +80,10 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("notifier.outages", ("outage.*",), single_active=True, consumer="notifier"),
     QueueSpec("admin.outages", ("outage.*",), consumer="admin"),
     QueueSpec("admin.mailings", ("mailing.progress",), consumer="admin"),
+    # Staff mailings and greetings (issue 9): one at a time, so a cancel never overtakes
+    # its mailing and the newest greetings configuration wins.
+    QueueSpec("notifier.mailings", ("mailing.requested", "mailing.cancelled", "greeting.configured"),
+              single_active=True, consumer="notifier"),
     # C3: unanswered and rated questions, listed for staff so the knowledge base grows
     # from real questions (docs/admin.md, docs/faq.md)
     QueueSpec("admin.faq", ("faq.feedback",), consumer="admin"),
