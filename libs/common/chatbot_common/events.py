@@ -985,6 +985,79 @@ class GreetingsConfigured(EventData):
     at: datetime
 
 
+# --------------------------------------------------------------------------- surveys
+# Issue 9 (C8): staff build a survey in the admin panel for a segment; the notifier sends
+# the invitation (one per resident) when it starts; residents answer in the dialog
+# («📊 Опитування», or the invitation's button) — one answer per resident per survey,
+# resumable; the admin counts the answers.
+
+
+class SurveyQuestionKind(StrEnum):
+    single = "single"  # one of the options
+    multiple = "multiple"  # any of the options
+    scale = "scale"  # 1–5
+    text = "text"  # free text
+
+
+class SurveyOption(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    key: str
+    label: str = Field(min_length=1, max_length=40)  # a button
+
+
+class SurveyQuestion(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    question_id: str
+    kind: SurveyQuestionKind
+    text: str = Field(min_length=1, max_length=1000)
+    options: list[SurveyOption] = Field(default_factory=list)  # single / multiple
+    required: bool = True
+
+
+class SurveyState(StrEnum):
+    scheduled = "scheduled"  # published, starts later
+    active = "active"
+    closed = "closed"  # ended (its end passed, or staff closed it)
+    cancelled = "cancelled"
+
+
+class SurveyPublished(EventData):
+    """The whole survey as it now is (admin → notifier, dialog; the highest revision wins).
+    Published once when staff publish it and again on every change of state."""
+
+    type: ClassVar[str] = "survey.published"
+    survey_id: str
+    revision: int = Field(ge=1)
+    title: str = Field(min_length=1, max_length=200)
+    intro: str = Field(default="", max_length=2000)
+    questions: list[SurveyQuestion] = Field(min_length=1)
+    segment: Segment = Segment()
+    starts_at: datetime
+    ends_at: datetime
+    state: SurveyState = SurveyState.scheduled
+    at: datetime
+
+
+class SurveyAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    question_id: str
+    options: list[str] = Field(default_factory=list)  # keys (single: one)
+    scale: int | None = Field(default=None, ge=1, le=5)
+    text: str | None = Field(default=None, max_length=2000)
+
+
+class SurveyAnswered(EventData):
+    """A resident finished a survey (dialog → admin, notifier): one per resident per
+    survey (the event id is derived from both). ``resident_id`` lets the notifier build
+    the «answered a survey» segment; the admin counts answers without personal data."""
+
+    type: ClassVar[str] = "survey.answered"
+    survey_id: str
+    resident_id: str
+    answers: list[SurveyAnswer]
+    at: datetime
+
+
 EVENT_TYPES: dict[str, type[EventData]] = {
     model.type: model
     for model in (
@@ -1031,6 +1104,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         MailingRequested,
         MailingCancelled,
         GreetingsConfigured,
+        SurveyPublished,
+        SurveyAnswered,
     )
 }
 

@@ -84,6 +84,11 @@ QUEUES: tuple[QueueSpec, ...] = (
     # its mailing and the newest greetings configuration wins.
     QueueSpec("notifier.mailings", ("mailing.requested", "mailing.cancelled", "greeting.configured"),
               single_active=True, consumer="notifier"),
+    # Surveys (issue 9, C8): the notifier invites (and keeps who answered, for segments),
+    # the dialog asks, the admin counts.
+    QueueSpec("notifier.surveys", ("survey.published", "survey.answered"), single_active=True, consumer="notifier"),
+    QueueSpec("dialog.surveys", ("survey.published",), consumer="dialog"),
+    QueueSpec("admin.surveys", ("survey.answered",), consumer="admin"),
     # C3: unanswered and rated questions, listed for staff so the knowledge base grows
     # from real questions (docs/admin.md, docs/faq.md)
     QueueSpec("admin.faq", ("faq.feedback",), consumer="admin"),
