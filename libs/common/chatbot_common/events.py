@@ -277,6 +277,9 @@ class OutboundMessage(EventData):
     tracking_data: str | None = Field(default=None, max_length=4000)
     # parallel to receivers, if known
     resident_ids: list[str] = Field(default_factory=list, max_length=MAX_RECEIVERS)
+    # a picture sent with the text (staff mailings, issue 9); a gateway that cannot show
+    # one yet sends the text alone (the notifier then also puts the link in the text)
+    media_url: str | None = None
 
 
 def split_receivers(

@@ -6,7 +6,8 @@ Fed by ``resident.registered`` / ``resident.updated`` / ``resident.deleted`` (qu
 
 ``receiver`` (the one channel address a mailing goes to), ``settlement_id``,
 ``settlements`` (that and every address's), ``keys`` (address keys), ``notify``,
-``subscribed``, ``deleted``, ``birth_date``, ``at`` (the time of the event that wrote
+``subscribed``, ``deleted``, ``birth_date``, ``channels`` (the channel names the
+resident is subscribed on; segments), ``registered_at`` (segments), ``at`` (the time of the event that wrote
 it: an older event never overwrites a newer one, and a deleted resident stays a
 tombstone so a late ``resident.updated`` cannot bring it back) and ``updated_at`` (when
 it was written: how other replicas' in-memory indexes catch up).
@@ -24,11 +25,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
 
+from chatbot_common.directory import address_key, parse_house, street_key
 from chatbot_common.events import (
     Channel,
     EventData,
@@ -36,6 +38,7 @@ from chatbot_common.events import (
     OutageSnapshot,
     ResidentDeleted,
     ResidentSnapshot,
+    Segment,
     utcnow,
 )
 from chatbot_common.store import Store
@@ -80,6 +83,8 @@ def document_of(data: ResidentSnapshot, at: datetime) -> dict[str, Any]:
         "subscribed": data.subscribed,
         "deleted": False,
         "birth_date": data.birth_date,
+        "channels": sorted({Channel(ch.channel).value for ch in data.channels}),
+        "registered_at": data.registered_at,
         "at": at,
     }
 
@@ -92,6 +97,27 @@ class Entry:
     notify: str
     keys: tuple[str, ...]
     settlements: tuple[str, ...]
+    channels: tuple[str, ...] = ()
+    registered_at: datetime | None = None
+    birthday: str | None = None  # "MM-DD"
+
+
+def birthday_of(birth_date: Any) -> str | None:
+    """``YYYY-MM-DD`` → ``MM-DD``; anything else (missing, malformed) → ``None``."""
+    if not isinstance(birth_date, str):
+        return None
+    try:
+        day = date.fromisoformat(birth_date.strip()[:10])
+    except ValueError:
+        return None
+    return f"{day.month:02d}-{day.day:02d}"
+
+
+def aware(moment: Any) -> datetime | None:
+    """A stored time as an aware UTC datetime (BSON gives naive UTC back)."""
+    if not isinstance(moment, datetime):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def eligible(doc: dict[str, Any]) -> bool:
@@ -109,6 +135,13 @@ class AudienceIndex:
         self.by_street: dict[str, set[str]] = {}
         self.city: dict[str, set[str]] = {}
         self.anyone: dict[str, set[str]] = {}
+        #: the addresses of eligible residents who did NOT choose "my address" (segments
+        #: match every eligible resident's addresses: ``by_key``/``by_street`` + these)
+        self.other_key: dict[str, set[str]] = {}
+        self.other_street: dict[str, set[str]] = {}
+        #: ``MM-DD`` → eligible residents born that day (greetings)
+        self.by_birthday: dict[str, set[str]] = {}
+        self._channel_sets: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -137,6 +170,12 @@ class AudienceIndex:
             for key in entry.keys:
                 self._drop(self.by_key, key, rid)
                 self._drop(self.by_street, street_of(key), rid)
+        else:
+            for key in entry.keys:
+                self._drop(self.other_key, key, rid)
+                self._drop(self.other_street, street_of(key), rid)
+        if entry.birthday is not None:
+            self._drop(self.by_birthday, entry.birthday, rid)
         if entry.notify == NotifyScope.city.value:
             for s in entry.settlements:
                 self._drop(self.city, s, rid)
@@ -151,12 +190,22 @@ class AudienceIndex:
         intern = sys.intern
         keys = tuple(intern(k) for k in doc.get("keys") or ())
         settlements = tuple(intern(s) for s in doc.get("settlements") or ())
-        entry = Entry(doc.get("receiver"), intern(doc["notify"]), keys, settlements)
+        channels = tuple(sorted(doc.get("channels") or ()))
+        channels = self._channel_sets.setdefault(channels, channels)  # a few distinct tuples, shared
+        birthday = birthday_of(doc.get("birth_date"))
+        entry = Entry(doc.get("receiver"), intern(doc["notify"]), keys, settlements, channels,
+                      aware(doc.get("registered_at")), intern(birthday) if birthday else None)
         self.entries[rid] = entry
         if entry.notify == NotifyScope.address.value:
             for key in keys:
                 self._add(self.by_key, key, rid)
                 self._add(self.by_street, intern(street_of(key)), rid)
+        else:
+            for key in keys:
+                self._add(self.other_key, key, rid)
+                self._add(self.other_street, intern(street_of(key)), rid)
+        if entry.birthday is not None:
+            self._add(self.by_birthday, entry.birthday, rid)
         if entry.notify == NotifyScope.city.value:
             for s in settlements:
                 self._add(self.city, s, rid)
@@ -176,6 +225,77 @@ class AudienceIndex:
             bucket = (self.by_street if key.endswith("|*") else self.by_key).get(key.lower())
             if bucket:
                 found |= bucket
+        return found
+
+    def match_segment(self, segment: Segment, open_requests: set[str] | None = None) -> set[str]:
+        """Resident ids in a staff mailing's segment (S7): eligible (subscribed, not
+        deleted, notify ≠ none) and every filter given holds — one of the settlements
+        (theirs or an address's); an address on one of the streets (the houses listed,
+        or any house when none is); one of the notify scopes; an identity on one of the
+        channels; registered at or after ``registered_after`` and before
+        ``registered_before`` (an unknown registration time never matches either); an
+        open request or none (``open_requests``: resident ids with an open request,
+        needed when ``has_open_request`` is set). ``answered_survey_id``: no surveys yet,
+        so nobody."""
+        if segment.answered_survey_id is not None:
+            return set()
+        scopes = {s.value for s in segment.notify_scopes} - {NotifyScope.none.value}
+        if segment.notify_scopes and not scopes:
+            return set()
+        settlements = set(segment.settlement_ids)
+        if segment.streets:
+            found: set[str] = set()
+            for street in segment.streets:
+                if street.houses:
+                    for house in street.houses:
+                        key = address_key(street.settlement_id, street.street_id,
+                                          parse_house(house) or house.strip()).lower()
+                        found |= self.by_key.get(key, set()) | self.other_key.get(key, set())
+                else:
+                    key = street_key(street.settlement_id, street.street_id).lower()
+                    found |= self.by_street.get(key, set()) | self.other_street.get(key, set())
+        elif settlements:
+            found = set()
+            for s in settlements:
+                found |= self.anyone.get(s, set())
+            settlements = set()  # already holds
+        elif segment.has_open_request and open_requests is not None:
+            found = {rid for rid in open_requests if rid in self.entries}
+        else:
+            found = set(self.entries)
+        channels = {c.value for c in segment.channels}
+        after, before = segment.registered_after, segment.registered_before
+        if after is not None and after.tzinfo is None:
+            after = after.replace(tzinfo=UTC)
+        if before is not None and before.tzinfo is None:
+            before = before.replace(tzinfo=UTC)
+        if not (settlements or scopes or channels or after or before or segment.has_open_request is not None):
+            return found
+        entries = self.entries
+        out: set[str] = set()
+        for rid in found:
+            entry = entries[rid]
+            if settlements and settlements.isdisjoint(entry.settlements):
+                continue
+            if scopes and entry.notify not in scopes:
+                continue
+            if channels and channels.isdisjoint(entry.channels):
+                continue
+            if after is not None and (entry.registered_at is None or entry.registered_at < after):
+                continue
+            if before is not None and (entry.registered_at is None or entry.registered_at >= before):
+                continue
+            if segment.has_open_request is not None:
+                if (rid in (open_requests or ())) != segment.has_open_request:
+                    continue
+            out.add(rid)
+        return out
+
+    def born_on(self, days: Iterable[str]) -> set[str]:
+        """Eligible residents whose birthday (``MM-DD``) is one of ``days``."""
+        found: set[str] = set()
+        for day in days:
+            found |= self.by_birthday.get(day, set())
         return found
 
     def eligible(self, rids: Iterable[str]) -> list[tuple[str, str | None]]:
@@ -230,7 +350,8 @@ class Audience:
         applied already (a redelivery or an older event arriving late)."""
         if isinstance(data, ResidentDeleted):
             doc: dict[str, Any] = {"deleted": True, "subscribed": False, "receiver": None, "keys": [],
-                                   "settlements": [], "birth_date": None, "at": at}
+                                   "settlements": [], "birth_date": None, "channels": [], "registered_at": None,
+                                   "at": at}
         elif isinstance(data, ResidentSnapshot):
             doc = document_of(data, at)
         else:

@@ -77,6 +77,7 @@ UNREACHABLE_STATUSES = frozenset({5, 6})
 EARLY_RECEIPT_TTL = timedelta(hours=1)
 
 Recipients = Sequence[tuple[str, str | None]]  # (resident id, receiver or None), sorted
+Stop = Callable[[], Awaitable[bool]]
 
 
 def chunk_id(job_id: str, n: int) -> str:
@@ -92,6 +93,7 @@ class Job:
     text: str
     buttons: tuple[Button, ...] = ()
     lane: Lane = Lane.bulk
+    media_url: str | None = None  # a picture with the text (staff mailings)
 
 
 class Mailer:
@@ -113,21 +115,53 @@ class Mailer:
         await self.chunks.create_index("job_id")
         await self.chunks.create_index([("subject_id", 1), ("kind", 1)])
         await self.chunks.create_index("events")
+        await self.chunks.create_index("kind")
         await self.jobs.create_index("state")
 
     # ------------------------------------------------------------------ planning
 
-    async def run(self, job: Job, audience: Callable[[], Awaitable[Recipients]]) -> dict[str, Any]:
-        """Plan (or finish planning) and publish one mailing; idempotent."""
+    async def run(self, job: Job, audience: Callable[[], Awaitable[Recipients]],
+                  stop: Stop | None = None) -> dict[str, Any]:
+        """Plan (or finish planning) and publish one mailing; idempotent. ``stop`` (a
+        staff mailing's cancel) is asked before each new chunk is stored: once it says
+        yes, no further chunk is planned and nothing pending is published."""
         doc = await self._job(job)
         sending: list[asyncio.Task[bool]] = []
         try:
             if doc["state"] == "planning":
-                doc = await self._plan(job, doc, await audience(), sending)
+                doc = await self._plan(job, doc, await audience(), sending, stop)
         finally:
             await asyncio.gather(*sending, return_exceptions=True)
+        if stop is not None and await stop():
+            await self.cancel(job.job_id)  # a chunk stored as the cancel came is withdrawn too
+            return doc
         await self.publish(job.job_id)  # what is still pending: an earlier run's, a failed publish
         return doc
+
+    async def cancel(self, job_id: str) -> int:
+        """Withdraw what of a mailing has not gone to the broker: the job is marked
+        ``cancelled`` and every chunk still holding its outbox entry loses it (marked
+        ``withdrawn``; its residents are not counted as targeted). Chunks already
+        published are sent — Viber cannot take a message back. Returns the chunks
+        withdrawn."""
+        await self.jobs.update_one({"_id": job_id}, {"$set": {"cancelled": True}})
+        # a plan cut short stays cut short: its figures are those of the chunks stored
+        await self.jobs.update_one({"_id": job_id, "state": "planning"},
+                                   {"$set": {"state": "ready", "ready_at": utcnow()}})
+        result = await self.chunks.update_many(
+            {"job_id": job_id, f"{OUTBOX}.0": {"$exists": True}},
+            {"$set": {OUTBOX: [], "withdrawn": True}})
+        self.dirty.add(job_id)
+        log.info("mailing.cancelled", job=job_id, withdrawn_chunks=result.modified_count)
+        return result.modified_count
+
+    async def covered(self, kind: str) -> set[str]:
+        """Resident ids in any chunk of mailings of ``kind`` (e.g. the birthday
+        greetings of one year), withdrawn chunks excepted."""
+        rids: set[str] = set()
+        async for c in self.chunks.find({"kind": kind, "withdrawn": {"$ne": True}}, {"rids": 1}):
+            rids.update(c["rids"])
+        return rids
 
     async def _send_chunk(self, cid: str, pending: dict[str, Any], events: list[CloudEvent]) -> bool:
         """Publish a chunk just planned, all its batches at once (their order does not
@@ -150,7 +184,7 @@ class Mailer:
         doc = {
             "_id": job.job_id, "subject": job.subject, "subject_id": job.subject_id, "kind": job.kind,
             "text": job.text, "buttons": [b.model_dump(mode="json") for b in job.buttons], "lane": job.lane.value,
-            "state": "planning", "created_at": utcnow(), "done": False,
+            "media_url": job.media_url, "state": "planning", "created_at": utcnow(), "done": False,
         }
         try:
             await self.jobs.insert_one(doc)
@@ -159,7 +193,7 @@ class Mailer:
         return doc
 
     async def _plan(self, job: Job, doc: dict[str, Any], recipients: Recipients,
-                    sending: list[asyncio.Task[bool]]) -> dict[str, Any]:
+                    sending: list[asyncio.Task[bool]], stop: Stop | None = None) -> dict[str, Any]:
         job_id = job.job_id
         planned: set[str] = set()
         next_chunk = next_batch = 0
@@ -171,6 +205,7 @@ class Mailer:
         text = doc["text"]
         buttons = [Button.model_validate(b) for b in doc.get("buttons") or []]
         lane = Lane(doc.get("lane", Lane.bulk.value))
+        media_url = doc.get("media_url")
         per_chunk = self.chunk_batches * MAX_RECEIVERS
         seen_receivers: set[str] = set()
         todo: list[tuple[str, str | None]] = []
@@ -184,13 +219,17 @@ class Mailer:
                     seen_receivers.add(receiver)
             todo.append((rid, receiver))
         for start in range(0, len(todo), per_chunk):
+            if stop is not None and await stop():
+                log.info("mailing.stopped", job=job_id, planned_chunks=next_chunk)
+                break
             part = todo[start:start + per_chunk]
             reachable = [(rid, r) for rid, r in part if r is not None]
             events: list[CloudEvent] = []
             for b in range(0, len(reachable), MAX_RECEIVERS):
                 batch = reachable[b:b + MAX_RECEIVERS]
                 message = OutboundMessage(lane=lane, receivers=[r for _, r in batch],
-                                          resident_ids=[rid for rid, _ in batch], text=text, buttons=buttons)
+                                          resident_ids=[rid for rid, _ in batch], text=text, buttons=buttons,
+                                          media_url=media_url)
                 events.append(make_event(message, source=SOURCE, id=derived_id(job_id, "batch", next_batch),
                                          correlationid=job_id))
                 next_batch += 1
@@ -358,9 +397,19 @@ class Figures:
             return None
         figures = {"sent": 0, "failed": 0, "delivered": 0, "seen": 0, "unreachable": 0}
         queued = viber_unreachable = 0
-        async for c in self.chunks.find({"job_id": job_id}, {
-                "sent": 1, "failed": 1, "delivered": 1, "seen": 1, "unreachable": 1, "unreachable_channel": 1,
-                "receivers": 1}):
+        targeted = job.get("targeted", 0)
+        cancelled = bool(job.get("cancelled"))
+        if cancelled:
+            targeted = 0  # those whose batches had gone to the broker before the cancel
+        fields = {"sent": 1, "failed": 1, "delivered": 1, "seen": 1, "unreachable": 1, "unreachable_channel": 1,
+                  "receivers": 1, "withdrawn": 1}
+        if cancelled:
+            fields["rids"] = 1
+        async for c in self.chunks.find({"job_id": job_id}, fields):
+            if c.get("withdrawn"):
+                continue  # never handed to the broker (cancelled): nobody there was targeted
+            if cancelled:
+                targeted += len(c["rids"])
             figures["sent"] += c["sent"]
             figures["failed"] += c["failed"]
             figures["delivered"] += c["delivered"]
@@ -370,7 +419,7 @@ class Figures:
             queued += c["receivers"]
         # done: every receiver queued has an outcome (accepted, failed or unreachable)
         done = figures["sent"] + figures["failed"] + viber_unreachable >= queued
-        return {"job": job, "targeted": job.get("targeted", 0), "done": done, **figures}
+        return {"job": job, "targeted": targeted, "done": done, **figures}
 
     async def progress(self, job_id: str) -> MailingProgress | None:
         totals = await self.totals(job_id)

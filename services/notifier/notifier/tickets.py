@@ -19,6 +19,7 @@ broker confirmed the publish (a failed publish makes the input come again).
 from __future__ import annotations
 
 import structlog
+from pymongo.errors import DuplicateKeyError
 
 from chatbot_common.bus import Bus, PermanentError
 from chatbot_common.events import (
@@ -36,7 +37,7 @@ from chatbot_common.events import (
     make_event,
 )
 from chatbot_common.locks import KeyedLocks
-from chatbot_common.store import Inbox
+from chatbot_common.store import Inbox, Store
 from chatbot_common.texts import catalog
 
 from .audience import Audience
@@ -45,6 +46,7 @@ from .texts import when
 
 log = structlog.get_logger("notifier.tickets")
 MAX_NOTES = 2500
+OPEN_TICKETS = "open_tickets"
 
 
 def ticket_message(data: TicketEvent, receiver: str, resident_id: str) -> OutboundMessage:
@@ -89,11 +91,49 @@ def ticket_message(data: TicketEvent, receiver: str, resident_id: str) -> Outbou
                            buttons=buttons)
 
 
+class OpenRequests:
+    """Which residents have an open request (segments: ``has_open_request``), from the
+    ``ticket.*`` events this queue brings: ``ticket.registered`` → open; a
+    ``ticket.status_changed`` to a final status → closed, to any other (reopened) →
+    open. One document per ticket (collection ``open_tickets``: ``resident_id``,
+    ``open``, ``at``), written only by an event at least as new as the one stored, so a
+    late or redelivered event cannot undo a newer state."""
+
+    def __init__(self, store: Store) -> None:
+        self.collection = store[OPEN_TICKETS]
+
+    async def setup(self) -> None:
+        await self.collection.create_index([("open", 1), ("resident_id", 1)])
+
+    async def apply(self, data: TicketEvent) -> bool:
+        if isinstance(data, TicketRegistered):
+            is_open = True
+        elif isinstance(data, TicketStatusChanged):
+            is_open = not data.status.final
+        else:
+            return False
+        doc = {"resident_id": data.resident_id, "open": is_open, "at": data.at}
+        result = await self.collection.update_one(
+            {"_id": data.ticket_id, "at": {"$lte": data.at}}, {"$set": doc})
+        if result.matched_count:
+            return True
+        try:
+            await self.collection.insert_one({"_id": data.ticket_id, **doc})
+        except DuplicateKeyError:
+            return False  # a newer event is there already
+        return True
+
+    async def residents(self) -> set[str]:
+        """Resident ids with at least one open request."""
+        return {d["resident_id"] async for d in self.collection.find({"open": True}, {"resident_id": 1})}
+
+
 class TicketNotices:
-    def __init__(self, bus: Bus, audience: Audience, inbox: Inbox) -> None:
+    def __init__(self, bus: Bus, audience: Audience, inbox: Inbox, open_requests: OpenRequests | None = None) -> None:
         self.bus = bus
         self.audience = audience
         self.inbox = inbox
+        self.open_requests = open_requests
         self.locks = KeyedLocks()
 
     async def handle(self, event: CloudEvent) -> None:
@@ -104,6 +144,8 @@ class TicketNotices:
             await self._handle(event, data)
 
     async def _handle(self, event: CloudEvent, data: TicketEvent) -> None:
+        if self.open_requests is not None:
+            await self.open_requests.apply(data)  # idempotent by itself (conditional on ``at``)
         if await self.inbox.seen(event.id):
             return
         doc = await self.audience.collection.find_one({"_id": data.resident_id})
