@@ -47,7 +47,8 @@ from chatbot_common.events import (
     derived_id,
 )
 
-from . import codes
+from . import codes, tickets
+from .address import address_label
 from .api import ChatIdleNotice, ChatNotice
 from .keyboards import button, navigation, short
 from .model import ChatSession, ConversationState
@@ -107,8 +108,6 @@ async def operator_note(turn: Turn) -> str:
     t, resident = turn.t, turn.resident
     lines: list[str] = []
     if resident.addresses:
-        from .address import address_label
-
         lines.append(t("chat_note.address", address=address_label(turn, resident.addresses[0], with_settlement=True)))
     if resident.recent:
         lines += ["", t("chat_note.recent")]
@@ -153,10 +152,8 @@ async def message(turn: Turn, answer: Answer, content: InboundContent | None) ->
         return
     if code == codes.CHAT_TICKET:
         end(turn, "resident", say=False)
-        from .tickets import preload, start_new
-
-        await preload(turn, codes.MENU_NEW_TICKET)
-        start_new(turn)
+        await tickets.preload(turn, codes.MENU_NEW_TICKET)
+        tickets.start_new(turn)
         return
     if code == codes.HOME and session.leaving:  # «🏠 Так, завершити чат»: confirmed
         end(turn, "resident")

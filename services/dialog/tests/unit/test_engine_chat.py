@@ -69,8 +69,10 @@ def of(chat: Chat, kind: type) -> list:
 
 
 async def enter(chat: Chat) -> str:
+    """«💬 Чат з оператором»: exactly one new ``chat.requested``; its chat id."""
+    before = len(of(chat, ChatRequested))
     await chat.tap("menu:chat")
-    [requested] = of(chat, ChatRequested)
+    [requested] = of(chat, ChatRequested)[before:]
     return requested.chat_id
 
 
@@ -433,3 +435,42 @@ async def test_a_closed_chat_told_to_a_resident_who_blocked_the_bot_still_closes
     closed = ChatNotice(ChatClosed(by="operator", **base(resident, chat_id, clock)))
     outcome = await system_notice(directory, resident.resident.id, closed, ctx)
     assert outcome.notices == [] and resident.resident.chat is None
+
+
+async def test_every_chat_message_is_polite_ukrainian_within_viber_limits_with_a_way_home(resident, directory, ctx,
+                                                                                         clock):
+    """ux_checks on everything the resident reads in and around a chat (formal
+    Ukrainian, ``nav:home`` on every keyboard, Viber's sizes)."""
+    from ux_checks import problems
+
+    first = len(directory.received[(resident.channel, resident.channel_user_id)])
+    chat_id = await enter(resident)
+    await resident.send_kind(MessageKind.sticker)
+    await resident.send("menu:profile")
+    await resident.tap("nav:home")
+    await resident.tap("chat:stay")
+    await resident.send("Текст")
+    for data in (ChatOpened(conversation_id="1", **base(resident, chat_id, clock)),
+                 ChatOperatorMessage(message_id="m", operator_name="Ірина", text="Добрий день",
+                                     attachments=["https://chat.example/f.jpg"], **base(resident, chat_id, clock)),
+                 ChatUnanswered(**base(resident, chat_id, clock)),
+                 ChatUndelivered(message_ids=["x"], **base(resident, chat_id, clock)),
+                 ChatClosed(by="operator", **base(resident, chat_id, clock))):
+        await event(directory, ctx, resident, data)
+    await resident.send(f"chat:rate:{chat_id}:3")
+    for reason in ("outside_hours", "unavailable", "disabled"):
+        if "menu:chat" not in resident.codes():
+            await resident.tap("nav:home")
+        chat_id = await enter(resident)
+        opens = datetime(2026, 3, 9, 6, tzinfo=UTC) if reason == "outside_hours" else None
+        await event(directory, ctx, resident, ChatDeclined(reason=reason, opens_at=opens,
+                                                           **base(resident, chat_id, clock)))
+    await resident.tap("nav:home")
+    await enter(resident)
+    clock.advance(hours=1)
+    await system_notice(directory, resident.resident.id, ChatIdleNotice(resident.resident.chat.chat_id, clock.now),
+                        ctx)
+    received = directory.received[(resident.channel, resident.channel_user_id)][first:]
+    found = [(r.text[:40], p) for r in received for p in problems(r.text, r.buttons, registered=True)]
+    assert found == []
+    assert len(received) > 20
