@@ -89,7 +89,9 @@ LIMIT = QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 500, "d
 
 
 def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: AuditLog, city: CityData,
-              openapi: Any, info: InfoRepository | None = None, faq: FaqRepository | None = None) -> Api:
+              openapi: Any, info: InfoRepository | None = None, faq: FaqRepository | None = None,
+              mailings: Any = None, greetings: Any = None, notifier_url: str | None = None,
+              price_uah: float = 0.80) -> Api:
     api = Api()
     validator = Validator(city)
     route = api.route
@@ -143,7 +145,8 @@ def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: A
 
     @route("GET", "/audit", summary="The audit log, newest first", tag="audit", role=Role.admin,
            response=list[AuditRecord], query=(
-               QueryParam("entity", {"type": "string", "enum": ["outage", "staff", "info", "faq", "faq_question"]}, "what was changed"),
+               QueryParam("entity", {"type": "string", "enum": ["outage", "staff", "info", "faq", "faq_question",
+                                                             "mailing", "greetings"]}, "what was changed"),
                QueryParam("entity_id", {"type": "string"}, "the outage or account id"),
                QueryParam("actor_id", {"type": "string"}, "who changed it"),
                QueryParam("before", {"type": "string", "format": "date-time"}, "older than (paging)"),
@@ -254,6 +257,13 @@ def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: A
             raise ApiError(404, "not_found", "Відключення не знайдено")
         return await outages.delivery(call.params["id"])
 
+    @route("GET", "/outages/{id}/mailings", summary="Figures of each of the outage's mailings, latest first",
+           tag="outages", role=Role.viewer, response=list[Delivery], errors=(404,))
+    async def outage_mailings(call: Call) -> list[Delivery]:
+        if await outages.get(call.params["id"]) is None:
+            raise ApiError(404, "not_found", "Відключення не знайдено")
+        return await outages.mailings(call.params["id"])
+
     # ------------------------------------------------------------------ directory (the panel's pickers)
 
     @route("GET", "/directory/settlements", summary="Settlements of the community", tag="directory",
@@ -342,6 +352,13 @@ def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: A
         from . import faq_api
 
         faq_api.register(api, faq)
+
+    # ------------------------------------------------------------------ mailings and greetings (S7, C9)
+
+    if mailings is not None and greetings is not None:
+        from . import mailings_api
+
+        mailings_api.register(api, mailings, greetings, notifier_url=notifier_url, price_uah=price_uah)
 
     @route("GET", "/openapi.json", summary="This document (OpenAPI 3.1)", tag="meta", role=None,
            response=dict[str, Any])

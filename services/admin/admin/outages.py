@@ -48,6 +48,7 @@ from chatbot_common.store import Store
 
 from . import audit
 from .errors import ApiError, FieldError
+from .figures import Delivery, Figures
 from .staff import Staff
 
 log = structlog.get_logger("admin.outages")
@@ -136,18 +137,6 @@ class Outage(BaseModel):
     read_only: bool = Field(description="true: imported from the contact center, resolved or cancelled")
 
 
-class Delivery(BaseModel):
-    """Figures of the outage's latest mailing (from the notifier's mailing.progress)."""
-
-    targeted: int = 0
-    sent: int = 0
-    delivered: int = 0
-    seen: int = 0
-    failed: int = 0
-    unreachable: int = 0
-    done: bool = False
-
-
 def to_outage(doc: dict[str, Any]) -> Outage:
     return Outage(
         id=doc["_id"], revision=doc["revision"], source=doc.get("source", "admin"), external_id=doc.get("external_id"),
@@ -203,12 +192,16 @@ class Validator:
             raise ApiError(422, "validation_failed", "Перевірте дані відключення", errors)
         return resolved, phone
 
-    def _addresses(self, settlement_id: str, addresses: list[AddressIn], errors: list[FieldError]) -> list[OutageAddress]:
+    def _addresses(self, settlement_id: str, addresses: list[AddressIn], errors: list[FieldError],
+                   prefix: str = "addresses", index: list[int] | None = None) -> list[OutageAddress]:
+        """Streets by id or name (``prefix[n].street``/``…houses`` name the field);
+        ``index`` maps row n to its position in the request when only some rows are given."""
         directory = self.city.street_directory(settlement_id)
         resolved: list[OutageAddress] = []
         seen: dict[str, int] = {}
         for n, address in enumerate(addresses):
-            path = f"addresses[{n}]"
+            n = index[n] if index else n
+            path = f"{prefix}[{n}]"
             street = directory.get(address.street.strip())
             if street is None:
                 match = directory.match(address.street)
@@ -241,7 +234,7 @@ class Validator:
                 continue
             if street.id in seen:
                 errors.append(FieldError(path=f"{path}.street",
-                                         message=f"вулиця вже є у списку (addresses[{seen[street.id]}]); "
+                                         message=f"вулиця вже є у списку ({prefix}[{seen[street.id]}]); "
                                                  "об'єднайте будинки в одному рядку"))
                 continue
             seen[street.id] = n
@@ -276,12 +269,13 @@ class OutageRepository:
     def __init__(self, store: Store, outbox: Outbox, audit_log: audit.AuditLog) -> None:
         self.store = store
         self.collection = store[COLLECTION]
-        self.deliveries = store[DELIVERIES]
+        self.figures = Figures(store)
         self.outbox = outbox
         self.audit = audit_log
 
     async def setup(self) -> None:
         await self.outbox.setup()
+        await self.figures.setup()
         await self.collection.create_index([("state", 1), ("settlement_id", 1), ("starts_at", DESCENDING)])
 
     async def get(self, outage_id: str) -> dict[str, Any] | None:
@@ -427,17 +421,13 @@ class OutageRepository:
             pass  # this revision or a newer one is there already (redelivery, out of order)
 
     async def record_progress(self, data: MailingProgress) -> None:
-        """Latest figures per outage (``at`` decides; a redelivered or older report
-        changes nothing)."""
-        figures = {k: getattr(data, k) for k in Delivery.model_fields} | {"at": data.at, "mailing_id": data.mailing_id}
-        result = await self.deliveries.update_one({"_id": data.subject_id, "at": {"$lte": data.at}}, {"$set": figures})
-        if result.matched_count:
-            return
-        try:
-            await self.deliveries.insert_one({"_id": data.subject_id, **figures})
-        except DuplicateKeyError:
-            pass  # newer figures are there already
+        """Figures per mailing of the outage (``admin.figures``: a late report of an
+        earlier mailing no longer overwrites the current one's)."""
+        await self.figures.record(data)
 
     async def delivery(self, outage_id: str) -> Delivery:
-        doc = await self.deliveries.find_one({"_id": outage_id})
-        return Delivery(**{k: doc[k] for k in Delivery.model_fields}) if doc else Delivery()
+        """The figures of the outage's latest mailing."""
+        return await self.figures.latest("outage", outage_id)
+
+    async def mailings(self, outage_id: str) -> list[Delivery]:
+        return await self.figures.mailings("outage", outage_id)

@@ -24,6 +24,7 @@ from .http import Api
 from .openapi import document
 from .faq import COLLECTION as FAQ, QUESTIONS as FAQ_QUESTIONS, FaqRepository
 from .info import COLLECTION as INFO, InfoRepository
+from .mailings import GREETINGS, MAILINGS, GreetingsRepository, MailingRepository
 from .outages import COLLECTION, OutageRepository
 from .panel import Panel
 from .settings import AdminSettings
@@ -41,6 +42,8 @@ STAFF_REPOSITORY = web.AppKey("admin.staff", StaffRepository)
 OUTAGE_REPOSITORY = web.AppKey("admin.outages", OutageRepository)
 INFO_REPOSITORY = web.AppKey("admin.info", InfoRepository)
 FAQ_REPOSITORY = web.AppKey("admin.faq", FaqRepository)
+MAILING_REPOSITORY = web.AppKey("admin.mailings", MailingRepository)
+GREETINGS_REPOSITORY = web.AppKey("admin.greetings", GreetingsRepository)
 
 
 def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | None = None) -> ServiceRuntime:
@@ -57,6 +60,12 @@ def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | Non
     faq_outbox.failed = outbox.failed
     faq = FaqRepository(runtime.store, faq_outbox, audit_log, city,
                         Path(settings.admin_faq_file) if settings.admin_faq_file else None)
+    mailings_outbox = Outbox(runtime.bus, runtime.store, MAILINGS, grace=grace)
+    mailings_outbox.failed = outbox.failed
+    mailings = MailingRepository(runtime.store, mailings_outbox, audit_log, city, outages.figures)
+    greetings_outbox = Outbox(runtime.bus, runtime.store, GREETINGS, grace=grace)
+    greetings_outbox.failed = outbox.failed
+    greetings = GreetingsRepository(runtime.store, greetings_outbox, audit_log, city, outages.figures)
     staff = StaffRepository(runtime.store, audit_log, token_ttl=settings.admin_token_ttl_seconds,
                             attempts=settings.admin_login_attempts, window=settings.admin_login_window_seconds)
 
@@ -65,7 +74,8 @@ def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | Non
         return document(api)
 
     api = build_api(staff=staff, outages=outages, audit_log=audit_log, city=city, openapi=openapi, info=info,
-                    faq=faq)
+                    faq=faq, mailings=mailings, greetings=greetings, notifier_url=settings.admin_notifier_url,
+                    price_uah=settings.admin_message_price_uah)
 
     async def authenticate(request: web.Request) -> Staff:
         return await staff.authenticate(bearer_token(request))
@@ -76,16 +86,20 @@ def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | Non
     runtime.app[OUTAGE_REPOSITORY] = outages
     runtime.app[INFO_REPOSITORY] = info
     runtime.app[FAQ_REPOSITORY] = faq
+    runtime.app[MAILING_REPOSITORY] = mailings
+    runtime.app[GREETINGS_REPOSITORY] = greetings
     panel = Panel(settings=settings, api=api, staff=staff, city=city, store=runtime.store)
     panel.mount(runtime.app)
 
     async def prepare() -> None:
-        await audit_log.setup(COLLECTION, STAFF, INFO, FAQ, FAQ_QUESTIONS)
+        await audit_log.setup(COLLECTION, STAFF, INFO, FAQ, FAQ_QUESTIONS, MAILINGS, GREETINGS)
         await staff.setup()
         await outages.setup()
         await panel.setup()
         await info.setup()
         await faq.setup()
+        await mailings.setup()
+        await greetings.setup()
         password = settings.admin_bootstrap_password.get_secret_value() if settings.admin_bootstrap_password else None
         await staff.bootstrap(settings.admin_bootstrap_email, password)
 
@@ -96,8 +110,9 @@ def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | Non
 
     async def on_mailing(event: CloudEvent) -> None:
         data = event.payload()
-        if isinstance(data, MailingProgress) and data.subject == "outage":
-            await outages.record_progress(data)
+        # figures per (subject, subject_id, mailing_id): outages, staff mailings, greetings
+        if isinstance(data, MailingProgress) and data.subject in ("outage", "mailing", "greeting"):
+            await outages.figures.record(data)
 
     async def on_faq_feedback(event: CloudEvent) -> None:
         data = event.payload()
@@ -109,6 +124,8 @@ def build(settings: AdminSettings, *, bus: Bus | None = None, store: Store | Non
             await outages.relay_once(grace)
             await info.relay_once(grace)
             await faq.relay_once(grace)
+            await mailings.relay_once(grace)
+            await greetings.relay_once(grace)
 
         await outbox.relay(RELAY_SAFETY_SCAN, scan=scan)
 

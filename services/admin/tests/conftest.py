@@ -29,7 +29,8 @@ async def running_admin(unique: str, mongodb_url: str, **overrides: Any) -> Asyn
     async def record(event: CloudEvent) -> None:
         events.append(event)
 
-    recorder.subscribe("test.outages", ["outage.#"], record)
+    recorder.subscribe("test.outages", ["outage.#", "mailing.requested", "mailing.cancelled", "greeting.configured"],
+                       record)
     await recorder.start_consuming()
     await runtime.start(host="127.0.0.1")
     async with aiohttp.ClientSession() as session:
