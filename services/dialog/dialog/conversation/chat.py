@@ -26,7 +26,7 @@ time-out (:class:`~.api.ChatIdleNotice`) is sent by the service's lease-held job
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from chatbot_common.events import (
@@ -306,6 +306,8 @@ def _phone_and_home(turn: Turn, text: str) -> None:
 
 def when(turn: Turn, at: datetime) -> str:
     """«сьогодні о 08:00», «завтра о 08:00», «у понеділок, 09.03, о 08:00» (Kyiv time)."""
+    if at.tzinfo is None:  # the catalog's times are UTC; a naive one is read as such
+        at = at.replace(tzinfo=UTC)
     local, today = at.astimezone(KYIV), turn.ctx.clock().astimezone(KYIV).date()
     time = local.strftime("%H:%M")
     if local.date() == today:
