@@ -181,7 +181,7 @@ async def test_website_and_apps_are_open_url_buttons_and_unbuilt_entries_say_soo
     links = [b for b in phone.buttons if b.action.value == "open-url"]
     assert links and all(b.url.startswith("https://") for b in links)
     await phone.tap("nav:home")
-    for entry in ("menu:chat", "menu:surveys"):
+    for entry in ("menu:surveys",):
         await phone.tap(entry)
         # An honest "soon", with the main menu right under it: no silent buttons.
         assert "найближчим часом" in phone.text and MAIN_MENU <= set(phone.codes)
