@@ -140,16 +140,17 @@ class Mailer:
 
     async def cancel(self, job_id: str) -> int:
         """Withdraw what of a mailing has not gone to the broker: the job is marked
-        ``cancelled`` and every chunk still holding its outbox entry loses it (marked
-        ``withdrawn``; its residents are not counted as targeted). Chunks already
-        published are sent — Viber cannot take a message back. Returns the chunks
-        withdrawn."""
+        ``cancelled`` and every chunk still holding its outbox entry that no publisher
+        has claimed loses it (marked ``withdrawn``; its residents are not counted as
+        targeted). Chunks claimed or published are sent — Viber cannot take a message
+        back; a claimed chunk whose publish failed is still published by the relay.
+        Returns the chunks withdrawn."""
         await self.jobs.update_one({"_id": job_id}, {"$set": {"cancelled": True}})
         # a plan cut short stays cut short: its figures are those of the chunks stored
         await self.jobs.update_one({"_id": job_id, "state": "planning"},
                                    {"$set": {"state": "ready", "ready_at": utcnow()}})
         result = await self.chunks.update_many(
-            {"job_id": job_id, f"{OUTBOX}.0": {"$exists": True}},
+            {"job_id": job_id, f"{OUTBOX}.0": {"$exists": True}, "claimed": {"$ne": True}},
             {"$set": {OUTBOX: [], "withdrawn": True}})
         self.dirty.add(job_id)
         log.info("mailing.cancelled", job=job_id, withdrawn_chunks=result.modified_count)
@@ -168,6 +169,13 @@ class Mailer:
         matter), and pull its outbox entry once every one was confirmed; on a failure
         the entry stays for :meth:`publish` or the relay."""
         async with self._gate:
+            # Claimed for publishing in one conditional write: a cancel (another task or
+            # replica) withdraws only chunks nobody claimed, so what it withdraws was
+            # never handed to the broker.
+            claimed = await self.chunks.update_one({"_id": cid, "withdrawn": {"$ne": True}},
+                                                   {"$set": {"claimed": True}})
+            if not claimed.matched_count:
+                return False
             results = await asyncio.gather(*(self.bus.publish(e) for e in events), return_exceptions=True)
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:

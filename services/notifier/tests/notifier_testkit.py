@@ -34,13 +34,14 @@ T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 def resident(rid: str, *, houses: list[tuple[str, str, str]] = (), notify: NotifyScope = NotifyScope.address,
              settlement: str = "khmelnytskyi", subscribed: bool = True, channels: list[ChannelAddress] | None = None,
-             ) -> ResidentRegistered:
-    """A registered resident: ``houses`` are (settlement, street id, house)."""
+             **extra: Any) -> ResidentRegistered:
+    """A registered resident: ``houses`` are (settlement, street id, house); ``extra``:
+    ``birth_date``, ``registered_at``."""
     addresses = [ResidentAddress(settlement_id=s, street_id=st, house=h, key=address_key(s, st, h)) for s, st, h in houses]
     if channels is None:
         channels = [ChannelAddress(channel="viber", channel_user_id=f"v-{rid}")]
     return ResidentRegistered(resident_id=rid, channels=channels, settlement_id=settlement, addresses=addresses,
-                              notify=notify, subscribed=subscribed)
+                              notify=notify, subscribed=subscribed, **extra)
 
 
 def outage(outage_id: str = "o1", *, revision: int = 1, streets: list[tuple[str, list[str]]] = (),
@@ -67,6 +68,16 @@ async def eventually(probe: Callable[[], Awaitable[Any] | Any], what: str, timeo
         await asyncio.sleep(0.02)
 
 
+class FakeClock:
+    """An injectable clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 class Harness:
     """The notifier under test, a publisher and a recorder of what it publishes."""
 
@@ -85,9 +96,10 @@ class Harness:
     def store(self) -> Any:
         return open_store(self.store_url, self.database, memory_namespace=self.namespace)
 
-    async def start(self, *, delivery_limit: int = 3) -> Any:
+    async def start(self, *, delivery_limit: int = 3, clock: Callable[[], datetime] | None = None) -> Any:
+        extra = {"clock": clock} if clock is not None else {}
         self.runtime = build(self.settings, bus=create_bus(self.bus_url, delivery_limit=delivery_limit),
-                             store=self.store())
+                             store=self.store(), **extra)
         await self.runtime.start(host="127.0.0.1")
         return self.runtime
 
