@@ -119,3 +119,49 @@ async def test_file_on_the_phone_page_move_on_the_operator_page_see_the_notices(
             await operator.reload()
         await expect(operator.get_by_test_id("rating")).to_have_attribute("data-rating", re.compile("5"))
         await browser.close()
+
+
+async def test_the_phone_page_and_the_operator_chat_page_talk_to_each_other(city: CitySystem, chromium_path: str):
+    """Issue 11 in headless Chromium: the resident writes on the phone page, the operator
+    reads it on the contact center's chat page and answers; the answer is on the phone."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        page = await browser.new_page(viewport={"width": 480, "height": 960})
+        await page.goto(city.sim.url + "/")
+        await page.get_by_test_id("user-id").fill("browser-chat")
+        phone = PhonePage(page)
+        await page.get_by_test_id("start").click()
+        await phone.tap("start")
+        await phone.tap("consent:yes")
+        await phone.tap("settlement:khmelnytskyi")
+        await phone.type("Ганна Шевчук")
+        await phone.type("0671112233")
+        await phone.type("Кам'янецька")
+        await phone.type("21")
+        await phone.tap("apartment:none")
+        await phone.tap("notify:address")
+        await phone.button("menu:chat").click()
+        await expect(phone.bot.last).to_contain_text("черзі", timeout=TIMEOUT)
+        await page.get_by_test_id("input").fill("Доброго дня, у під'їзді не світить лампа.")
+        await page.get_by_test_id("send").click()
+
+        operator = await browser.new_page(viewport={"width": 1200, "height": 900})
+        await operator.goto(city.ccsim.url + "/chat")
+        link = operator.locator('[data-testid^="chat-open-"]').first
+        await expect(link).to_be_visible(timeout=TIMEOUT)
+        await link.click()
+        transcript = operator.get_by_test_id("transcript")
+        for _ in range(40):
+            if "не світить лампа" in await transcript.inner_text():
+                break
+            await operator.get_by_test_id("refresh").click()
+        await expect(transcript).to_contain_text("не світить лампа")
+        await operator.get_by_test_id("reply-text").fill("Дякуємо! Електрик прийде сьогодні.")
+        count = await phone.bot.count()
+        await operator.get_by_test_id("reply-send").click()
+        await expect(phone.bot).to_have_count(count + 1, timeout=TIMEOUT)
+        await expect(phone.bot.last).to_contain_text("Електрик прийде сьогодні")
+        await operator.screenshot(path=str(ARTIFACTS / "operator-chat.png"))
+        await page.screenshot(path=str(ARTIFACTS / "phone-chat.png"))
+        await browser.close()
