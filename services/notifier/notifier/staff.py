@@ -82,6 +82,11 @@ def event_job_id(event_id: str) -> str:
     return derived_id("greeting", "event", event_id)
 
 
+def aware(moment: datetime) -> datetime:
+    """A time without a zone is Kyiv wall time (what the panel's form shows)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=kyiv())
+
+
 def web_url(url: str | None) -> bool:
     if not url:
         return False
@@ -161,7 +166,7 @@ class StaffMailings:
     async def requested(self, data: MailingRequested) -> None:
         check_request(data)
         text, buttons, media = mailing_message(data, image_link_in_text=self.image_link_in_text)
-        due = data.send_at or data.at
+        due = aware(data.send_at or data.at)
         doc = {
             "_id": data.mailing_id, "job_id": job_id_of(data.mailing_id), "state": "scheduled", "due_at": due,
             "text": text, "buttons": [b.model_dump(mode="json") for b in buttons], "media_url": media,

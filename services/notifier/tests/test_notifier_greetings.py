@@ -241,3 +241,40 @@ async def test_a_bad_configuration_is_parked_and_the_stored_one_stays(harness: H
     parked = await eventually(both_parked, "both parked")
     assert {json.loads(p)["id"] for p in parked} == {bad_time.id, bad_date.id}
     assert (await h.notifier.greetings.config()).revision == 1
+
+
+async def test_a_day_cancelled_while_its_greeting_is_under_way_stops_before_the_next_chunk(harness: Harness):
+    """900 residents, one batch per chunk: a newer configuration cancels the day while
+    its second chunk is being stored — two chunks go out, the third is never planned,
+    and the progress counts the 600 handed over."""
+    h = harness
+    h.settings = h.settings.model_copy(update={"notifier_chunk_batches": 1})
+    clock = FakeClock(kyiv(2026, 12, 5, 9))
+    await start(h, clock)
+    await seed(h, [resident(f"r{i:04d}") for i in range(900)])
+    day = GreetingEvent(event_id="volunteers", date="2026-12-05", send_time="10:00", text="Дякуємо волонтерам!")
+    await configured(h, config(1, birthday=False, events=[day]))
+    chunks = h.notifier.mailer.chunks
+    real_insert = chunks.insert_one
+    inserts = 0
+
+    async def insert_then_cancel(doc: dict, *args: Any, **kwargs: Any) -> Any:
+        nonlocal inserts
+        inserts += 1
+        if inserts == 2:
+            await configured(h, config(2, birthday=False, events=[day.model_copy(update={"cancelled": True})]))
+        return await real_insert(doc, *args, **kwargs)
+
+    chunks.insert_one = insert_then_cancel  # type: ignore[method-assign]
+    clock.now = kyiv(2026, 12, 5, 10)
+    job = event_job_id("volunteers")
+    await eventually(lambda: sum(greeted(h, job).values()) >= 600, "two chunks")
+    await quiet()
+    got = greeted(h, job)
+    assert sum(got.values()) == 600 and max(got.values()) == 1
+    assert await h.store()[CHUNKS].count_documents({}) == 2
+    job_doc = await h.notifier.mailer.jobs.find_one({"_id": job})
+    assert job_doc["cancelled"] is True
+    progress = await eventually(lambda: [e.data for e in h.of_type("mailing.progress") if e.data["targeted"]],
+                                "progress")
+    assert progress[-1]["targeted"] == 600

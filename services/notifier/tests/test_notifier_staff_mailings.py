@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -183,6 +183,22 @@ async def test_scheduled_mailing_is_sent_once_at_its_time_across_a_restart(harne
     await h.start(clock=clock, delivery_limit=50)
     await asyncio.sleep(0.5)
     assert receivers(h) == Counter({r: 1 for r in street_receivers(700)})
+
+
+async def test_a_send_time_without_a_zone_is_kyiv_time(harness: Harness):
+    """``send_at`` 10:00 with no zone is 10:00 in Kyiv (08:00 UTC in December): not
+    sent at 07:59 UTC, sent at 08:00 UTC."""
+    h = harness
+    h.settings = h.settings.model_copy(update={"notifier_scheduler_seconds": 0.05})
+    clock = FakeClock(datetime(2026, 12, 1, 7, 59, tzinfo=UTC))
+    await h.start(clock=clock)
+    await seed(h, population(3))
+    await h.publish(request(send_at=datetime(2026, 12, 1, 10, 0)))
+    await eventually(lambda: h.store()[STAFF].find_one({"_id": "m1"}), "stored")
+    await asyncio.sleep(0.3)
+    assert h.outbound() == []
+    clock.now = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    await eventually(lambda: sum(receivers(h).values()) == 3, "the mailing")
 
 
 async def test_cancelled_before_its_time_nothing_is_sent(harness: Harness):
