@@ -177,6 +177,9 @@ class Panel:
         from . import faq_pages  # the knowledge base and residents' questions (C3)
 
         faq_pages.register(self, app)
+        from . import mailings_pages  # staff mailings to segments and greetings (S7, C9)
+
+        mailings_pages.register(self, app)
 
     def page(self, role: Role) -> Callable[[PageHandler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
         """Session, CSRF (on POST) and role checks around a page handler."""
