@@ -62,12 +62,21 @@ def render_keyboard(buttons: list[Button]) -> dict[str, Any]:
     return _keyboard([render_button(b) for b in buttons])
 
 
+#: Viber's limit on a picture message's text (viber-api.md); a longer text goes as a
+#: text message (the producer keeps the picture's link in it).
+PICTURE_TEXT_MAX = 768
+
+
 def _body(text: str, buttons: list[dict[str, Any]], sender_name: str, sender_avatar: str | None,
-          tracking_data: str | None) -> dict[str, Any]:
+          tracking_data: str | None, media_url: str | None = None) -> dict[str, Any]:
     sender: dict[str, Any] = {"name": sender_name[:28]}
     if sender_avatar:
         sender["avatar"] = sender_avatar
-    body: dict[str, Any] = {"type": "text", "text": text, "sender": sender}
+    if media_url and len(text) <= PICTURE_TEXT_MAX:
+        # One event, one Viber call: the picture with the text as its caption.
+        body: dict[str, Any] = {"type": "picture", "media": media_url, "text": text, "sender": sender}
+    else:
+        body = {"type": "text", "text": text, "sender": sender}
     if buttons:
         body["keyboard"] = _keyboard(buttons)
         body["min_api_version"] = 3 if any(b["ActionType"] in NEEDS_API_3 for b in buttons) else 1
@@ -85,12 +94,12 @@ def render_text(
 
 
 def render_message(message: OutboundMessage, *, sender_name: str, sender_avatar: str | None = None) -> dict[str, Any]:
-    return render_text(message.text, message.buttons, sender_name=sender_name, sender_avatar=sender_avatar,
-                       tracking_data=message.tracking_data)
+    return _body(message.text, [render_button(b) for b in message.buttons], sender_name, sender_avatar,
+                 message.tracking_data, message.media_url)
 
 
 def render_data(data: Mapping[str, Any], *, sender_name: str, sender_avatar: str | None = None) -> dict[str, Any]:
     """:func:`render_message` of an outbound event's ``data`` as the bus validated it
     (JSON: enums as their values, optional fields possibly absent)."""
     return _body(data["text"], [_button_data(b) for b in data.get("buttons") or ()], sender_name, sender_avatar,
-                 data.get("tracking_data"))
+                 data.get("tracking_data"), data.get("media_url"))
