@@ -12,6 +12,8 @@
 - ``faq.changed`` updates the knowledge base (highest revision wins) and rebuilds this
   replica's index; ``faq.feedback`` (published by the dialog's own outbox) is kept for
   staff in ``faq_questions`` (docs/faq.md).
+- ``info.changed`` (C11, C7) replaces the useful information and links (highest revision
+  wins, ``projections.info``): residents see it from their next screen on.
 
 The inbox remembers an event only after all of that succeeded: a crash midway makes the
 broker redeliver it, and each step is safe to repeat.
@@ -27,7 +29,9 @@ from chatbot_common.events import (
     CloudEvent,
     FaqChanged,
     FaqFeedback,
+    InfoChanged,
     ResidentUpdated,
+    SurveyPublished,
     TicketRejected,
     derived_id,
     make_event,
@@ -70,6 +74,9 @@ class EventsHandler:
                 log.info("faq.changed", entry_id=data.entry_id, revision=data.revision, deleted=data.entry is None)
             if self.answerer is not None:
                 await self.answerer.refresh()
+        elif isinstance(data, InfoChanged):
+            if await self.projections.apply_info(data):
+                log.info("info.changed", revision=data.revision, sections=len(data.sections), links=len(data.links))
         elif isinstance(data, FaqFeedback):
             if self.faq is not None:
                 await self.faq.record(event.id, data)
@@ -96,3 +103,21 @@ class EventsHandler:
                                               correlationid=event.correlationid))
             count += 1
         return count
+
+
+class SurveysHandler:
+    """``dialog.surveys`` (issue 9, C8): ``survey.published`` into the ``surveys``
+    projection, the highest revision winning — a redelivered or older one changes
+    nothing. Residents see a survey's new state from their next screen on (a closed or
+    cancelled survey answers politely, see ``conversation.surveys``)."""
+
+    def __init__(self, *, projections: Projections) -> None:
+        self.projections = projections
+
+    async def __call__(self, event: CloudEvent) -> None:
+        data = event.payload()
+        if not isinstance(data, SurveyPublished):
+            log.warning("surveys.event_ignored", event_type=event.type)
+            return
+        if await self.projections.apply_survey(data):
+            log.info("survey.published", survey_id=data.survey_id, revision=data.revision, state=data.state.value)

@@ -29,6 +29,7 @@ from chatbot_common.events import (
     InboundUnsubscribed,
     Lane,
     OutboundMessage,
+    SurveyAnswered,
     derived_id,
     make_event,
 )
@@ -233,6 +234,18 @@ def outbox_events(event: CloudEvent, outcome: Outcome, writer: Notice | None) ->
         out.append(make_event(message, source=SOURCE, id=derived_id(event.id, purpose, n),
                               correlationid=event.correlationid))
     for n, domain_event in enumerate(outcome.events):
-        out.append(make_event(domain_event, source=SOURCE, id=derived_id(event.id, domain_event.type, n),
+        out.append(make_event(domain_event, source=SOURCE, id=domain_event_id(event.id, domain_event, n),
                               correlationid=event.correlationid))
     return out
+
+
+def domain_event_id(input_id: str, domain_event: EventData, n: int) -> str:
+    """Derived from the input, except ``survey.answered``: from the survey and the
+    resident, so there is one per resident per survey whatever input sent it."""
+    if isinstance(domain_event, SurveyAnswered):
+        return survey_answered_id(domain_event.survey_id, domain_event.resident_id)
+    return derived_id(input_id, domain_event.type, n)
+
+
+def survey_answered_id(survey_id: str, resident_id: str) -> str:
+    return derived_id("survey", survey_id, resident_id, "survey.answered")

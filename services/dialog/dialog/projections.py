@@ -8,6 +8,10 @@
 - ``services``: one document (``_id`` = ``"latest"``), replaced only by a list fetched
   no earlier than the stored one.
 - ``outages``: one document per outage with the snapshot of the highest revision.
+- ``surveys`` (issue 9, C8): one document per survey (``_id`` = survey id) with the
+  ``survey.published`` of the highest revision and its ``state`` (indexed).
+- ``info`` (C11, C7): one document (``_id`` = ``"content"``) with the ``info.changed`` of
+  the highest revision; the built menu is cached per revision in each replica.
 
 Every write is idempotent: an event applied twice (redelivery, replay) changes nothing.
 """
@@ -23,13 +27,16 @@ from chatbot_common.events import (
     EVENT_TYPES,
     ContactCenterServices,
     EventData,
+    InfoChanged,
     OutageSnapshot,
     OutageState,
     ServiceInfo,
+    SurveyPublished,
+    SurveyState,
 )
 from chatbot_common.store import Store
 
-from .conversation.records import TicketView, apply_ticket_event
+from .conversation.records import PublishedInfo, TicketView, apply_ticket_event, build_info
 
 #: Concurrent writers of one ticket tolerated before the event is requeued.
 MAX_ATTEMPTS = 8
@@ -48,10 +55,14 @@ class Projections:
         self.outage_docs = store["outages"]
         #: residents who deleted their data (``ResidentRepository.complete`` notes them)
         self.erased = store["erased_residents"]
+        self.survey_docs = store["surveys"]
+        self.info_docs = store["info"]
+        self._info: PublishedInfo | None = None  # built from the stored revision
 
     async def setup(self) -> None:
         await self.ticket_docs.create_index("resident_id")
         await self.outage_docs.create_index("settlement_id")
+        await self.survey_docs.create_index("state")
 
     # ------------------------------------------------------------------ writes
 
@@ -62,6 +73,12 @@ class Projections:
             return None
         if isinstance(data, OutageSnapshot):
             await self._outage(data)
+            return None
+        if isinstance(data, SurveyPublished):
+            await self.apply_survey(data)
+            return None
+        if isinstance(data, InfoChanged):
+            await self.apply_info(data)
             return None
         ticket_id = getattr(data, "ticket_id", None)
         if ticket_id is None:
@@ -125,7 +142,48 @@ class Projections:
         except DuplicateKeyError:
             pass  # the stored revision is this one or newer
 
+    async def apply_survey(self, data: SurveyPublished) -> bool:
+        """Keep the highest revision; ``False`` when this one (or a newer) is stored."""
+        doc = {"revision": data.revision, "state": data.state.value, "survey": data.model_dump(mode="json")}
+        try:
+            result = await self.survey_docs.update_one(
+                {"_id": data.survey_id, "revision": {"$lt": data.revision}}, {"$set": doc}, upsert=True
+            )
+        except DuplicateKeyError:
+            return False  # the stored revision is this one or newer
+        return bool(result.modified_count or result.upserted_id is not None)
+
+    async def apply_info(self, data: InfoChanged) -> bool:
+        """Keep the highest revision; ``False`` when this one (or a newer) is stored."""
+        doc = {"revision": data.revision, "content": data.model_dump(mode="json")}
+        try:
+            result = await self.info_docs.update_one(
+                {"_id": "content", "revision": {"$lt": data.revision}}, {"$set": doc}, upsert=True
+            )
+        except DuplicateKeyError:
+            return False
+        return bool(result.modified_count or result.upserted_id is not None)
+
     # ------------------------------------------------------------------ reads (Records)
+
+    async def surveys(self) -> list[SurveyPublished]:
+        found = [SurveyPublished.model_validate(doc["survey"])
+                 async for doc in self.survey_docs.find({"state": SurveyState.active.value})]
+        return sorted(found, key=lambda s: s.survey_id)
+
+    async def info(self) -> PublishedInfo | None:
+        """One small read per turn (the revision); the content only when it changed."""
+        head = await self.info_docs.find_one({"_id": "content"}, {"revision": 1})
+        if head is None:
+            return None
+        cached = self._info
+        if cached is not None and cached.revision == head["revision"]:
+            return cached
+        doc = await self.info_docs.find_one({"_id": "content"})
+        if doc is None:
+            return None
+        self._info = build_info(InfoChanged.model_validate(doc["content"]))
+        return self._info
 
     async def services(self) -> list[ServiceInfo] | None:
         doc = await self.service_docs.find_one({"_id": "latest"})

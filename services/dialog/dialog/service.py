@@ -12,7 +12,7 @@ from chatbot_common.topology import queue
 
 from .chat_handler import ChatEventsHandler, idle_job
 from .conversation.context import build_context
-from .events_handler import EventsHandler
+from .events_handler import EventsHandler, SurveysHandler
 from .faq.answerer import FaqAnswerer
 from .faq.kb import load_seed
 from .faq.store import FaqStore
@@ -24,6 +24,7 @@ from .settings import DialogSettings
 INBOUND_QUEUE = "dialog.inbound"
 EVENTS_QUEUE = "dialog.events"
 CHAT_QUEUE = "dialog.chat"
+SURVEYS_QUEUE = "dialog.surveys"
 #: The relay scans at start, soon after a publish failed, and at least this often.
 RELAY_SAFETY_SCAN = 30.0
 
@@ -44,6 +45,7 @@ def build(settings: DialogSettings, *, bus: Bus | None = None, store: Store | No
     events = EventsHandler(projections=projections, inbox=Inbox(runtime.store, "events_inbox", ttl=settings.inbox_ttl),
                            inbound=handler, repository=repository, bus=runtime.bus, faq=faq_store,
                            answerer=answerer)
+    surveys = SurveysHandler(projections=projections)
     chat_events = ChatEventsHandler(inbound=handler, inbox=Inbox(runtime.store, "chat_inbox", ttl=settings.inbox_ttl))
 
     async def prepare() -> None:
@@ -67,6 +69,8 @@ def build(settings: DialogSettings, *, bus: Bus | None = None, store: Store | No
     runtime.subscribe(spec.name, list(spec.keys), handler, single_active=spec.single_active)
     events_spec = queue(EVENTS_QUEUE)
     runtime.subscribe(events_spec.name, list(events_spec.keys), events, single_active=events_spec.single_active)
+    surveys_spec = queue(SURVEYS_QUEUE)
+    runtime.subscribe(surveys_spec.name, list(surveys_spec.keys), surveys, single_active=surveys_spec.single_active)
     chat_spec = queue(CHAT_QUEUE)
     # one event at a time: a chat's events are handled in the order they were sent
     runtime.subscribe(chat_spec.name, list(chat_spec.keys), chat_events, single_active=chat_spec.single_active,

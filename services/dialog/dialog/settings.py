@@ -17,5 +17,6 @@ class DialogSettings(Settings):
     dialog_chat_idle_minutes: float = 30.0
     #: how often the idle job (one replica, under a lease) looks for quiet chats
     dialog_chat_idle_scan_seconds: float = 60.0
-    #: the Contact Center's phone, told when a chat cannot happen ("" → «see the website»)
+    #: the Contact Center's phone, told when a chat cannot happen ("" → the city data's
+    #: ``contact_center.toml``; none there either → «see the website»)
     dialog_contact_center_phone: str = ""

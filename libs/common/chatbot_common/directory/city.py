@@ -7,7 +7,8 @@ community-specific lives in code (S8). The folder holds:
 - ``street_types.toml`` — вулиця / проспект / … with their abbreviations;
 - ``streets/<settlement id>.toml`` — each settlement's street directory (optional);
 - ``useful_info.toml`` — reference sections (C11);
-- ``links.toml`` — website and app links (C7).
+- ``links.toml`` — website and app links (C7);
+- ``contact_center.toml`` — the Contact Center's phone and hours (optional).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ class CityData:
     streets: dict[str, StreetDirectory] = field(default_factory=dict)
     info: UsefulInfo = field(default_factory=UsefulInfo)
     links: tuple[Link, ...] = ()
+    #: the Contact Center's phone as residents dial it (``None``: not given)
+    contact_center_phone: str | None = None
+    #: when it answers, in words (``None``: not given)
+    contact_center_hours: str | None = None
 
     def settlement(self, settlement_id: str | None) -> Settlement | None:
         return next((s for s in self.settlements if s.id == settlement_id), None)
@@ -65,6 +70,7 @@ def load_city(data_dir: Path = DEFAULT_DATA_DIR) -> CityData:
         streets=streets,
         info=parse_useful_info(_read(data_dir / "useful_info.toml")),
         links=parse_links(_read(data_dir / "links.toml")),
+        **_contact_center(_read(data_dir / "contact_center.toml")),
     )
     _check(city, data_dir)
     return city
@@ -89,6 +95,12 @@ def _check(city: CityData, data_dir: Path) -> None:
     long = [s.id for s in city.info.all() if len(s.text) > MAX_SECTION_TEXT]
     if long:
         raise ValueError(f"{data_dir}/useful_info.toml: sections longer than {MAX_SECTION_TEXT} characters: {long}")
+
+
+def _contact_center(document: dict[str, Any]) -> dict[str, str | None]:
+    raw = document.get("contact_center", {})
+    phone, hours = str(raw.get("phone", "")).strip(), str(raw.get("hours", "")).strip()
+    return {"contact_center_phone": phone or None, "contact_center_hours": hours or None}
 
 
 def _settlements(document: dict[str, Any]) -> tuple[Settlement, ...]:

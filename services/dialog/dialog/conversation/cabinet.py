@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from chatbot_common.events import Button
 
-from . import chat, codes, outages, profile, questions, registration, tickets, useful_info
+from . import chat, codes, outages, profile, questions, registration, surveys, tickets, useful_info
 from .keyboards import button, grid, navigation, open_url
 from .turn import Answer, Step, Turn
 
@@ -31,10 +31,9 @@ GUEST_MENU = (
     (codes.MENU_LINKS, "menu.links"),
     (codes.MENU_REGISTER, "menu.register"),
 )
-#: Capabilities of later issues (questions without the answerer, surveys).
+#: Entries that answer «coming soon»: questions when the answerer (C3) is switched off.
 COMING_SOON = {
     codes.MENU_QUESTION: "soon.question",
-    codes.MENU_SURVEYS: "soon.surveys",
 }
 
 
@@ -78,6 +77,8 @@ async def open_menu(turn: Turn, code: str) -> bool:
         outages.show(turn)
     elif code == codes.MENU_LINKS:
         turn.go("links")
+    elif code == codes.MENU_SURVEYS:
+        surveys.show_list(turn)
     elif code == codes.MENU_CHAT:
         await chat.start(turn)
     elif code == codes.MENU_QUESTION and turn.ctx.questions is not None:

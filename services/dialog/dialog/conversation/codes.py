@@ -109,6 +109,18 @@ CHAT_STAY = "chat:stay"  # «🏠 Головне меню» not confirmed: the c
 CHAT_TICKET = "chat:ticket"  # after «no operator answered»: end the chat, file a request
 CHAT_RATE = "chat:rate:"  # + chat id + ":" + 1..5
 
+# Surveys (issue 9, C8). ``survey:open:`` is shared with the notifier's invitation and
+# works from any screen of a registered resident; ``sv:*`` are the answering keyboards.
+SURVEY = "survey:"
+SURVEY_OPEN = "survey:open:"  # + survey id
+SV_OPTION = "sv:o:"  # + option number (single choice)
+SV_TOGGLE = "sv:t:"  # + option number (multiple choice: on/off)
+SV_SCALE = "sv:s:"  # + 1..5
+SV_DONE = "sv:done"  # multiple choice: the choice is complete
+SV_SKIP = "sv:skip"  # an optional question
+SV_SEND = "sv:send"
+SV_EDIT = "sv:edit"  # the summary: go through the answers again
+
 _CODE = re.compile(r"^[a-z][a-z_]*:[a-z0-9_\-:]+$")
 
 

@@ -52,6 +52,7 @@ class Context:
     #: one-time codes to link another app (S7); random unless a test fixes them
     new_link_code: Callable[[], str] = field(default=new_link_code)
     #: the Contact Center's phone, told when a chat with an operator cannot happen
+    #: (``build_context``: the setting, or else the city data's ``contact_center.toml``)
     contact_center_phone: str | None = None
 
 
@@ -66,8 +67,9 @@ def build_context(
     contact_center_phone: str | None = None,
 ) -> Context:
     """The engine's context; ``data_dir`` swaps all of a community's data files
-    (default: Khmelnytskyi, packaged in ``chatbot_common/directory/data``)."""
+    (default: Khmelnytskyi, packaged in ``chatbot_common/directory/data``).
+    ``contact_center_phone`` overrides the city data's phone; empty keeps it."""
     city = load_city(Path(data_dir).resolve() if data_dir else DEFAULT_DATA_DIR)
     return Context(directory=directory, city=city, questions=questions, clock=clock, new_link_code=link_codes,
                    records=records if records is not None else MemoryRecords(),
-                   contact_center_phone=contact_center_phone or None)
+                   contact_center_phone=contact_center_phone or city.contact_center_phone)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from chatbot_common.events import MessageKind
 
-from . import cabinet, chat, codes, linking, notices, outages, profile, questions, registration, tickets, useful_info
+from . import cabinet, chat, codes, linking, notices, outages, profile, questions, registration, surveys, tickets, useful_info
 from .api import Incoming, IncomingKind, Outcome, SystemNotice
 from .context import Context
 from .model import Identity, Resident
@@ -33,6 +33,7 @@ async def respond(resident: Resident, incoming: Incoming, ctx: Context) -> Outco
     linking.tidy(resident, now)
     turn = Turn(resident, ctx, identity, baseline, STEPS)
     turn.input_id = incoming.input_id
+    await useful_info.preload(turn)
     if incoming.kind == IncomingKind.unsubscribed:
         identity.subscribed = False  # no reply: the resident can no longer receive it
         chat.unsubscribed(turn)
@@ -74,6 +75,7 @@ async def notify(resident: Resident, notice: SystemNotice, ctx: Context) -> Outc
         outcome.notices = []
         return outcome
     turn = Turn(resident, ctx, identity, snapshot(resident), STEPS)
+    await useful_info.preload(turn)
     await tickets.preload(turn, None)
     await handler(turn, notice)
     return turn.outcome(replies_as_notices=True)
@@ -136,6 +138,7 @@ async def _message(turn: Turn, answer: Answer) -> None:
         _restart(turn)
         return
     await tickets.preload(turn, answer.code)
+    await surveys.preload(turn, answer.code)
     if answer.code and await _navigate(turn, answer.code):
         return
     if answer.kind in step.accepts:
@@ -178,12 +181,14 @@ async def _navigate(turn: Turn, code: str) -> bool:
         return True
     if code.startswith(codes.FAQ):
         return await questions.open_code(turn, code)
+    if code.startswith(codes.SURVEY_OPEN) and mode == "registered":
+        return surveys.open_code(turn, code)
     if code.startswith(codes.CHAT) and mode == "registered":
         return await chat.open_code(turn, code)
     if mode == "registered":
         return (profile.open_entry(turn, code) or linking.open_unlink(turn, code)
                 or await tickets.open_code(turn, code) or outages.open_code(turn, code))
-    if code.startswith("profile:"):
+    if code.startswith(("profile:", codes.SURVEY_OPEN)):
         turn.note("guest.register_needed")
         turn.go("guest")
         return True

@@ -160,6 +160,11 @@ class Resident(BaseModel):
     #: the last exchanges with the bot (``who``: resident|bot, ``text`` shortened), for the
     #: operator's note when a chat starts; erased with the resident
     recent: list[dict[str, str]] = Field(default_factory=list)
+    #: surveys (C8) this resident sent answers to: one answer per resident per survey
+    surveys_answered: list[str] = Field(default_factory=list)
+    #: surveys being answered, by survey id: ``answers`` (question id → ``options`` |
+    #: ``scale`` | ``text`` | ``skipped``) and ``at`` (the question to continue from)
+    survey_progress: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def identity(self, channel: Channel, channel_user_id: str) -> Identity | None:
         return next(

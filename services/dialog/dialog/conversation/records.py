@@ -13,6 +13,7 @@ it applied.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -21,9 +22,12 @@ from pydantic import BaseModel, Field
 from chatbot_common.events import (
     ContactCenterServices,
     EventData,
+    InfoChanged,
     OutageSnapshot,
     OutageState,
     ServiceInfo,
+    SurveyPublished,
+    SurveyState,
     TicketDeadlineChanged,
     TicketEvent,
     TicketLocation,
@@ -35,7 +39,7 @@ from chatbot_common.events import (
     TicketStatusChanged,
     TicketSubmitted,
 )
-from chatbot_common.directory import street_key
+from chatbot_common.directory import InfoSection, Link, UsefulInfo, street_key
 
 #: How many applied event ids a ticket remembers (its whole life is far fewer events).
 APPLIED_KEPT = 200
@@ -162,6 +166,42 @@ def outage_applies(outage: OutageSnapshot, keys: Iterable[str], settlement_id: s
     return False
 
 
+def newer_survey(stored: SurveyPublished | None, incoming: SurveyPublished) -> bool:
+    """Keep the highest revision of each survey (a replay or a late event is older)."""
+    return stored is None or incoming.revision > stored.revision
+
+
+@dataclass(frozen=True)
+class PublishedInfo:
+    """The useful information and links staff last published (``info.changed``)."""
+
+    revision: int
+    info: UsefulInfo
+    links: tuple[Link, ...]
+
+
+def build_info(data: InfoChanged) -> PublishedInfo:
+    """The menu tree from the event's flat list (parents before their children, siblings
+    in order). A section whose parent is not in the list is left out, with its own
+    children (the admin never sends one; a broken event must not break the menu)."""
+    children: dict[str | None, list] = {}
+    for item in data.sections:
+        children.setdefault(item.parent_id, []).append(item)
+    seen: set[str] = set()
+
+    def build(item, parent_id: str | None) -> InfoSection | None:
+        if item.id in seen:
+            return None  # an id twice (or a loop): the first one counts
+        seen.add(item.id)
+        kids = tuple(s for s in (build(c, item.id) for c in children.get(item.id, [])) if s is not None)
+        return InfoSection(item.id, item.title, item.text.strip(), kids, parent_id)
+
+    top = tuple(s for s in (build(item, None) for item in children.get(None, [])) if s is not None)
+    links = tuple(Link(link.id, link.label, link.url.strip()) for link in data.links
+                  if link.url.strip().startswith(("https://", "http://")))
+    return PublishedInfo(data.revision, UsefulInfo(top), links)
+
+
 class Records(Protocol):
     """What the engine may read of the dialog's projections."""
 
@@ -176,6 +216,13 @@ class Records(Protocol):
     async def outages(self, settlement_ids: Iterable[str]) -> list[OutageSnapshot]:
         """Active outages in these settlements, soonest first."""
 
+    async def surveys(self) -> list[SurveyPublished]:
+        """Surveys in the ``active`` state (the engine checks dates and segments)."""
+
+    async def info(self) -> PublishedInfo | None:
+        """The useful information staff published last, or ``None`` before any
+        (the packaged ``useful_info.toml`` / ``links.toml`` are shown then)."""
+
 
 class MemoryRecords:
     """Projections kept in memory (engine tests, and a dialog with no store for them)."""
@@ -185,9 +232,17 @@ class MemoryRecords:
         self.services_at: datetime | None = None
         self.by_ticket: dict[str, TicketView] = {}
         self.by_outage: dict[str, OutageSnapshot] = {}
+        self.by_survey: dict[str, SurveyPublished] = {}
+        self.published_info: PublishedInfo | None = None
 
     def apply(self, event_id: str, data: EventData) -> None:
-        if isinstance(data, ContactCenterServices):
+        if isinstance(data, SurveyPublished):
+            if newer_survey(self.by_survey.get(data.survey_id), data):
+                self.by_survey[data.survey_id] = data
+        elif isinstance(data, InfoChanged):
+            if self.published_info is None or data.revision > self.published_info.revision:
+                self.published_info = build_info(data)
+        elif isinstance(data, ContactCenterServices):
             if self.services_at is None or data.fetched_at >= self.services_at:
                 self.service_list, self.services_at = list(data.services), data.fetched_at
         elif isinstance(data, OutageSnapshot):
@@ -212,6 +267,12 @@ class MemoryRecords:
         wanted = set(settlement_ids)
         found = [o for o in self.by_outage.values() if o.settlement_id in wanted and o.state == OutageState.active]
         return sorted(found, key=lambda o: (o.starts_at, o.outage_id))
+
+    async def surveys(self) -> list[SurveyPublished]:
+        return [s for s in self.by_survey.values() if s.state == SurveyState.active]
+
+    async def info(self) -> PublishedInfo | None:
+        return self.published_info
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -22,7 +22,7 @@ from .model import Resident
 
 def snapshot(resident: Resident) -> dict[str, Any]:
     """Only what mailings need: reachable channels, settlement, address keys,
-    preference and birth date — never the name or phone (the notifier has no use)."""
+    preference, birth date and registration time — never the name or phone (the notifier has no use)."""
     return {
         "resident_id": resident.id,
         "channels": [i.address() for i in resident.identities if i.subscribed],
@@ -40,6 +40,7 @@ def snapshot(resident: Resident) -> dict[str, Any]:
         "notify": resident.notify,
         "birth_date": resident.birth_date,
         "subscribed": resident.subscribed,
+        "registered_at": resident.registered_at,
     }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import address, cabinet, chat, linking, outages, profile, registration, tickets, useful_info
+from . import address, cabinet, chat, linking, outages, profile, registration, surveys, tickets, useful_info
 from .turn import Step
 
 
@@ -31,4 +31,5 @@ STEPS: dict[str, Step] = index(
     tickets.STEPS,
     outages.STEPS,
     chat.STEPS,
+    surveys.STEPS,
 )

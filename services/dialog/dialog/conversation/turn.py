@@ -102,6 +102,11 @@ class Turn:
         self.services: list | None = None
         self.tickets: list = []
         self.outages: list = []
+        #: surveys currently open (``surveys.preload``)
+        self.surveys: list = []
+        #: the useful information and links staff last published (``useful_info.preload``):
+        #: the city data with them in place of the packaged ones
+        self.city_override: CityData | None = None
         #: domain events this turn publishes besides the resident's (a request sent)
         self.events: list = []
         self._notes: list[str] = []
@@ -116,7 +121,7 @@ class Turn:
 
     @property
     def city(self) -> CityData:
-        return self.ctx.city
+        return self.city_override or self.ctx.city
 
     def note(self, key: str, /, **params: object) -> None:
         """A short remark shown on top of the next question."""

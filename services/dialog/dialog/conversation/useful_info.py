@@ -1,7 +1,19 @@
-"""Useful information (C11) as menus: the sections of ``useful_info.toml`` become
-buttons, a section with subsections is a submenu, a section with text is a page."""
+"""Useful information (C11) as menus: the sections become buttons, a section with
+subsections is a submenu, a section with text is a page.
+
+The sections and the links (C7) come from the packaged ``useful_info.toml`` /
+``links.toml`` until staff publish their own (``info.changed``, highest revision kept in
+the dialog's projection): :func:`preload` then puts the published ones in place of the
+city data for the turn, so an edit shows from the next screen on, without a restart.
+A tapped ``info:<id>`` whose section was deleted meanwhile says the section was updated
+and shows the current menu.
+"""
 
 from __future__ import annotations
+
+from dataclasses import replace
+
+from chatbot_common.directory import CityData
 
 from . import codes
 from .keyboards import button, navigation, page
@@ -11,6 +23,28 @@ from .turn import Answer, Step, Turn
 PER_PAGE = 10
 
 
+#: (id of the packaged city data, revision) → the city data with the published info
+_CITY_CACHE: dict[tuple[int, int], CityData] = {}
+
+
+async def preload(turn: Turn) -> None:
+    """Put the useful information staff published last in place of the packaged one."""
+    reader = getattr(turn.ctx.records, "info", None)
+    if reader is None:
+        return
+    published = await reader()
+    if published is None:
+        return
+    key = (id(turn.ctx.city), published.revision)
+    city = _CITY_CACHE.get(key)
+    if city is None or city.info is not published.info or city.settlements is not turn.ctx.city.settlements:
+        city = replace(turn.ctx.city, info=published.info, links=published.links)
+        if len(_CITY_CACHE) > 8:
+            _CITY_CACHE.clear()
+        _CITY_CACHE[key] = city
+    turn.city_override = city
+
+
 def show(turn: Turn, section_id: str | None) -> None:
     turn.go("info", node=section_id, page=0)
 
@@ -18,8 +52,12 @@ def show(turn: Turn, section_id: str | None) -> None:
 def open_section(turn: Turn, code: str) -> bool:
     """``info:<id>`` from any screen opens that section; ``False`` if there is none."""
     section_id = codes.value(code, codes.INFO)
-    if section_id is None or turn.city.info.get(section_id) is None:
+    if section_id is None:
         return False
+    if turn.city.info.get(section_id) is None:
+        turn.note("info.gone")  # staff removed it since the keyboard was sent
+        show(turn, None)
+        return True
     show(turn, section_id)
     return True
 

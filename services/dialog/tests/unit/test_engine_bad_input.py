@@ -160,7 +160,7 @@ async def test_buttons_from_an_old_keyboard_during_registration(chat, step, code
 @pytest.mark.parametrize(
     "code",
     ["consent:yes", "settlement:oleshyn", "notify:none", "apartment:none", "street:typed", "birth:clear",
-     "address:remove:deadbeef", "info:no-such-section", "nav:page:3", "menu:no_such_entry", "profile:nothing"],
+     "address:remove:deadbeef", "nav:page:3", "menu:no_such_entry", "profile:nothing", "sv:send", "sv:o:1"],
 )
 async def test_buttons_from_an_old_keyboard_in_the_cabinet(chat, code):
     await register(chat)
@@ -169,6 +169,17 @@ async def test_buttons_from_an_old_keyboard_in_the_cabinet(chat, code):
     assert chat.text.startswith(t("errors.stale"))
     assert chat.step == "cabinet" and "menu:profile" in chat.codes()
     assert outcome.events == [] and chat.resident.model_dump() == before
+
+
+async def test_a_useful_info_section_removed_since_says_so_and_shows_the_current_menu(chat):
+    """An ``info:<id>`` of a section staff deleted (docs/admin.md): «розділ оновлено» and
+    the current menu of sections, nothing changed in the profile."""
+    await register(chat)
+    before = chat.resident.model_dump(exclude={"state"})
+    outcome = await chat.send("info:no-such-section")
+    assert chat.text.startswith(t("info.gone")) and t("info.menu") in chat.text
+    assert chat.step == "info" and chat.codes()[-1] == "nav:home"
+    assert outcome.events == [] and chat.resident.model_dump(exclude={"state"}) == before
 
 
 async def test_a_known_street_with_an_impossible_house_number_asks_for_the_house_not_the_street(chat):

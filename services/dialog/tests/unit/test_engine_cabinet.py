@@ -28,17 +28,10 @@ async def test_main_menu_has_the_entries_of_the_cabinet_in_order(resident_chat):
     assert labels[0] == "📝 Нове звернення" and labels[-1] == "🌐 Сайт і застосунки"
 
 
-@pytest.mark.parametrize(
-    ("code", "key"),
-    [
-        ("menu:question", "soon.question"),
-        ("menu:surveys", "soon.surveys"),
-    ],
-)
-async def test_entries_not_built_yet_say_so_and_show_the_menu_again(resident_chat, code, key):
-    outcome = await resident_chat.tap(code)
-    assert resident_chat.text.startswith(t(key))
-    assert "найближчим часом" in resident_chat.text
+async def test_questions_switched_off_say_so_and_show_the_menu_again(resident_chat):
+    """Without the answerer (DIALOG_FAQ_ENABLED off) «❓ Поставити питання» is «coming soon»."""
+    outcome = await resident_chat.tap("menu:question")
+    assert resident_chat.text.startswith(t("soon.question"))
     assert resident_chat.codes() == MAIN_MENU
     assert outcome.events == []
 

@@ -6,6 +6,7 @@ stickers, buttons of old keyboards, events of another chat, repeated ratings."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,6 +28,7 @@ from chatbot_common.events import (
     TicketSubmitted,
     derived_id,
 )
+from chatbot_common.directory import DEFAULT_DATA_DIR
 from chatbot_common.texts import catalog
 
 from dialog.conversation import IncomingKind, Reply, TextNotice, build_context
@@ -302,8 +304,22 @@ async def test_no_chat_is_said_plainly_with_the_phone(resident, directory, ctx, 
     assert resident.resident.chat is None
 
 
-async def test_without_a_configured_phone_the_website_is_named(resident, directory, clock):
+async def test_without_a_configured_phone_the_city_datas_phone_is_told(resident, directory, clock):
+    """DIALOG_CONTACT_CENTER_PHONE empty: the phone of the city data's contact_center.toml."""
     plain = Chat(directory, "viber-user-1", ctx=build_context(directory, clock=clock))
+    assert plain.ctx.contact_center_phone == plain.ctx.city.contact_center_phone == "15-80"
+    chat_id = await enter(plain)
+    [notice] = await event(directory, plain.ctx, plain, ChatDeclined(reason="disabled",
+                                                                      **base(plain, chat_id, clock)))
+    assert t("chat.phone", phone="15-80") in notice.reply.text
+
+
+async def test_without_any_phone_the_website_is_named(resident, directory, clock, tmp_path):
+    """Neither the setting nor the city data gives a phone: the website is named."""
+    shutil.copytree(DEFAULT_DATA_DIR, tmp_path / "city")
+    (tmp_path / "city" / "contact_center.toml").unlink()
+    plain = Chat(directory, "viber-user-1", ctx=build_context(directory, clock=clock, data_dir=tmp_path / "city"))
+    assert plain.ctx.contact_center_phone is None
     chat_id = await enter(plain)
     [notice] = await event(directory, plain.ctx, plain, ChatDeclined(reason="disabled",
                                                                       **base(plain, chat_id, clock)))
