@@ -21,6 +21,7 @@ class NotifierSettings(Settings):
     notifier_chunk_batches: int = Field(default=25, ge=1, le=200)
     #: chunks of one mailing published to the broker at the same time
     notifier_publish_concurrency: int = Field(default=4, ge=1, le=64)
-    #: a staff mailing's picture is also given as a link in the text, while the gateway
-    #: cannot send a picture message (set to false once it renders ``media_url``)
-    notifier_image_link_in_text: bool = True
+    #: also give a staff mailing's picture as a link in its text (the gateway sends a
+    #: picture message with the text as its caption; the link is added anyway when the
+    #: text is longer than Viber's 768-character caption and goes as plain text)
+    notifier_image_link_in_text: bool = False

@@ -98,13 +98,18 @@ def home_button() -> Button:
     return Button(label=catalog()("notice_button.home"), code="nav:home", columns=6)
 
 
+#: Viber's limit on a picture's caption: a longer text goes as a text message (gateway).
+PICTURE_CAPTION_MAX = 768
+
+
 def mailing_message(data: MailingRequested, *, image_link_in_text: bool) -> tuple[str, list[Button], str | None]:
     """The text, buttons and picture of a staff mailing: the staff's text as written
-    (the picture's link appended while the gateway cannot show pictures), the link
-    button (open-url) if given, and «🏠 Головне меню»."""
+    (the picture's link appended when the gateway will send it as text — Viber takes at
+    most 768 characters with a picture — or when NOTIFIER_IMAGE_LINK_IN_TEXT says so),
+    the link button (open-url) if given, and «🏠 Головне меню»."""
     text = data.text.strip() or data.text
     media = data.image_url.strip() if data.image_url else None
-    if media and image_link_in_text:
+    if media and (image_link_in_text or len(text) > PICTURE_CAPTION_MAX):
         line = catalog()("staff_mailing.image", url=media)
         text = text[:MAX_TEXT - len(line)] + line
     buttons: list[Button] = []

@@ -79,7 +79,7 @@ def progress_of(h: Harness, mailing_id: str = "m1") -> list[dict]:
 
 async def test_sent_now_once_per_resident_with_link_picture_and_home(harness: Harness):
     """A mailing without ``send_at`` goes at once: 650 street residents in three bulk
-    batches (≤ 300), one text with the picture's link (and ``media_url``), the open-url
+    batches (≤ 300), one text with the picture as ``media_url`` (a caption, no link), the open-url
     link button and «🏠 Головне меню»; nobody outside the segment, nobody with no
     notices or unsubscribed; redelivering the request sends nothing more. Progress
     (subject «mailing») reaches done once the batches are reported sent."""
@@ -98,7 +98,7 @@ async def test_sent_now_once_per_resident_with_link_picture_and_home(harness: Ha
     for e in batches:
         assert e.data["lane"] == "bulk"
         assert e.data["text"].startswith("Шановні мешканці!")
-        assert "🖼 Зображення: https://city.example/tolока.jpg" in e.data["text"]
+        assert "https://city.example/tolока.jpg" not in e.data["text"]  # the gateway shows the picture itself
         assert e.data["media_url"] == "https://city.example/tolока.jpg"
         link, home = e.data["buttons"]
         assert (link["action"], link["url"], link["label"]) == ("open-url", "https://city.example/toloka", "Деталі")
@@ -300,3 +300,19 @@ async def test_staff_mailing_on_rabbitmq(vhost_amqp_url: str, unique: str):
         await asyncio.sleep(0.5)
         assert receivers(h) == Counter({r: 1 for r in street_receivers(30)})
         assert (await h.store()[STAFF].find_one({"_id": "m1"}))["state"] == "sent"
+
+
+
+def test_a_text_too_long_for_a_picture_caption_keeps_the_pictures_link():
+    """Viber takes ≤ 768 characters with a picture; the gateway sends a longer text as
+    plain text, so the picture's link goes into it and nothing is lost."""
+    from chatbot_common.events import MailingRequested, utcnow
+    from notifier.staff import mailing_message
+
+    long = MailingRequested(mailing_id="m-long", text="Т" * 800, image_url="https://city.example/a.jpg",
+                            requested_by="staff", at=utcnow())
+    text, _, media = mailing_message(long, image_link_in_text=False)
+    assert "https://city.example/a.jpg" in text and media == "https://city.example/a.jpg"
+    short = long.model_copy(update={"text": "Толока в суботу"})
+    text, _, _ = mailing_message(short, image_link_in_text=False)
+    assert "https://city.example/a.jpg" not in text
