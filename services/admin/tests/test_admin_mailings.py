@@ -363,3 +363,34 @@ async def test_openapi_documents_the_new_routes(admin):
                  "/api/v1/outages/{id}/mailings"):
         assert path in doc["paths"], path
     assert "Segment" in doc["components"]["schemas"]
+
+
+async def test_events_the_broker_refused_wait_in_the_outbox_and_the_relay_publishes_them_once(admin):
+    """The broker refuses: the mailing and the greetings change are still stored with
+    their audit records (one write each), their events wait in the documents' outboxes,
+    and the relay publishes each once when the broker is back."""
+    from chatbot_common.bus import memory_broker
+
+    broker = memory_broker(admin.bus_url)
+    broker.fail_publishes = lambda key: ConnectionError("down") if key.startswith(("mailing.", "greeting.")) else None
+    status, m = await admin.client.post("/api/v1/mailings", {"text": "Привіт"})
+    assert status == 201
+    status, _ = await admin.client.call("PUT", "/api/v1/greetings/birthday", {"enabled": True, "text": "Вітаємо!"})
+    assert status == 200
+    assert len((await admin.runtime.store["mailings"].find_one({"_id": m["id"]}))["outbox"]) == 1
+    assert len((await admin.runtime.store["greetings"].find_one({"_id": "config"}))["outbox"]) == 1
+    _, records = await admin.client.get("/api/v1/audit")
+    assert {"mailing.requested", "greetings.birthday_changed"} <= {r["action"] for r in records}
+    await events_of(admin, "mailing.", 0)
+    broker.fail_publishes = None
+    [requested] = await events_of(admin, "mailing.", 1)
+    [configured] = await events_of(admin, "greeting.", 1)
+    assert requested.id == derived_id(m["id"], "mailing.requested")
+    assert configured.id == derived_id("greetings", 1, "greeting.configured")
+
+    async def drained() -> bool:
+        a = await admin.runtime.store["mailings"].find_one({"_id": m["id"]})
+        b = await admin.runtime.store["greetings"].find_one({"_id": "config"})
+        return not a.get("outbox") and not b.get("outbox")
+
+    await eventually(drained, "outboxes emptied")

@@ -81,12 +81,18 @@ async def test_outage_events_reach_the_notifier_and_the_dialog(vhost_amqp_url: s
             await bus.publish(make_event(progress, source="/notifier"))
             await bus.close()
             expected = {"targeted": 10, "sent": 10, "delivered": 9, "seen": 0, "failed": 0, "unreachable": 0,
-                        "done": True}
+                        "done": True, "mailing_id": "m1"}
+
+            async def figures() -> dict:
+                body = (await client.get(f"/api/v1/outages/{oid}/delivery"))[1]
+                body.pop("at")
+                return body
+
             for _ in range(200):
-                if (await client.get(f"/api/v1/outages/{oid}/delivery"))[1] == expected:
+                if await figures() == expected:
                     break
                 await asyncio.sleep(0.05)
-            assert (await client.get(f"/api/v1/outages/{oid}/delivery"))[1] == expected
+            assert await figures() == expected
     finally:
         await runtime.stop()
 
@@ -133,5 +139,51 @@ async def test_knowledge_base_edits_reach_the_dialog_and_feedback_reaches_admin(
             await asyncio.sleep(0.5)
             _, listed = await client.get("/api/v1/faq/questions")
             assert [q["question"] for q in listed["questions"]] == ["Коли буде салют?"]
+    finally:
+        await runtime.stop()
+
+
+async def test_mailings_and_greetings_reach_the_notifier_and_progress_comes_back(vhost_amqp_url: str, unique: str):
+    """S7/C9 on the broker: a scheduled mailing, its cancel and a greetings change reach
+    the notifier's queue (notifier.mailings) once each, in order; a mailing.progress for
+    a staff mailing published on the broker reaches the mailing's figures."""
+    store = open_store("memory://", f"admin_rmq_{unique}", memory_namespace=f"rmq-mail-{unique}")
+    runtime = build(settings(amqp_url=vhost_amqp_url), store=store)
+    await runtime.start(host="127.0.0.1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = Client(session, f"http://127.0.0.1:{runtime.bound_port}")
+            client.token = await client.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+            status, later = await client.post("/api/v1/mailings", {"text": "Нагадування",
+                                                                   "send_at": "2099-01-01T10:00:00+02:00"})
+            assert status == 201, later
+            status, _ = await client.post(f"/api/v1/mailings/{later['id']}/cancel")
+            assert status == 200
+            status, _ = await client.call("PUT", "/api/v1/greetings/birthday", {"enabled": True, "text": "Вітаємо!"})
+            assert status == 200
+            status, now = await client.post("/api/v1/mailings", {"text": "Зараз", "segment": {
+                "settlement_ids": ["khmelnytskyi"], "streets": [{"street": "Проскурівська", "houses": "1-5"}]}})
+            assert status == 201
+
+            connection = await aio_pika.connect(vhost_amqp_url)
+            async with connection:
+                channel = await connection.channel()
+                events = await drain(channel, "notifier.mailings", 4)
+                assert [e["type"] for e in events] == ["mailing.requested", "mailing.cancelled", "greeting.configured",
+                                                       "mailing.requested"]
+                assert events[3]["data"]["segment"]["streets"][0]["houses"] == ["1", "2", "3", "4", "5"]
+
+            bus = create_bus(vhost_amqp_url, name="test")
+            await bus.connect()
+            progress = MailingProgress(mailing_id="n1", subject="mailing", subject_id=now["id"], targeted=3, sent=3,
+                                       done=True, at=utcnow())
+            await bus.publish(make_event(progress, source="/notifier"))
+            await bus.close()
+            for _ in range(200):
+                if (await client.get(f"/api/v1/mailings/{now['id']}"))[1]["state"] == "sent":
+                    break
+                await asyncio.sleep(0.05)
+            _, body = await client.get(f"/api/v1/mailings/{now['id']}")
+            assert body["state"] == "sent" and body["figures"]["sent"] == 3
     finally:
         await runtime.stop()
