@@ -112,8 +112,9 @@ def register(panel: Panel, app: web.Application) -> None:
         except ApiError as exc:
             return panel.render(ctx, "error.html", {"status": exc.status, "message": exc.message}, status=exc.status)
         delivery = await panel.api(ctx, "GET", "/outages/{id}/delivery", params={"id": outage.id})
+        mailings = await panel.api(ctx, "GET", "/outages/{id}/mailings", params={"id": outage.id})
         return panel.render(ctx, "outage.html", {
-            "o": outage, "d": delivery, "settlement": panel.city.settlement(outage.settlement_id),
+            "o": outage, "d": delivery, "mailings": mailings, "settlement": panel.city.settlement(outage.settlement_id),
             "ok": OK_MESSAGES.get(ctx.request.query.get("ok", ""))})
 
     @page(Role.viewer)

@@ -251,3 +251,34 @@ async def test_birthday_greeting_and_events(browser, panel_admin):
     last = events[-1].payload()
     assert last.revision == 4 and last.birthday_enabled and last.events[0].cancelled
     assert last.events[0].segment.streets[0].street_id == "proskurivska"
+
+
+async def test_the_audit_page_lists_mailings_and_greetings(browser, panel_admin):
+    """«Журнал змін» offers mailings and greetings as filters and links the mailing."""
+    status, _, headers = await browser.post("/panel/mailings/new", COMPOSE)
+    mid = headers["Location"].split("/panel/mailings/")[1].split("?")[0]
+    status, text, _ = await browser.get("/panel/audit?entity=mailing")
+    assert status == 200 and 'value="mailing" selected' in text
+    assert f'href="/panel/mailings/{mid}"' in text and "mailing.requested" in text
+    status, text, _ = await browser.get("/panel/audit?entity=greetings")
+    assert status == 200 and 'value="greetings" selected' in text
+
+
+async def test_an_outage_page_lists_each_of_its_mailings(browser, panel_admin):
+    """With two mailings of one outage reported, the page's bars show the latest and a
+    table lists both (the late report of the first does not overwrite the second)."""
+    from test_admin_outages import OUTAGE
+
+    _, outage = await panel_admin.client.post("/api/v1/outages", OUTAGE)
+    oid = outage["id"]
+    await progress(panel_admin, "outage", oid, "first", 1, targeted=16, sent=16, done=True)
+    await progress(panel_admin, "outage", oid, "second", 5, targeted=20, sent=4)
+    await progress(panel_admin, "outage", oid, "first", 9, targeted=16, sent=16, delivered=15, done=True)
+
+    async def both() -> bool:
+        text = (await browser.get(f"/panel/outages/{oid}"))[1]
+        return "Усі розсилки цього відключення" in text and "<td>15</td>" in text
+
+    await eventually(both, "both mailings listed")
+    status, text, _ = await browser.get(f"/panel/outages/{oid}")
+    assert 'id="p-targeted">20<' in text and 'id="p-sent">4<' in text
