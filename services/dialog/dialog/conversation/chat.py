@@ -81,8 +81,11 @@ def keyboard(turn: Turn) -> list[Button]:
 
 
 def contact_phone(turn: Turn) -> str:
-    phone = turn.ctx.contact_center_phone
-    return turn.t("chat.phone", phone=phone) if phone else turn.t("chat.phone_unknown")
+    phone, hours = turn.ctx.contact_center_phone, turn.city.contact_center_hours
+    if not phone:
+        return turn.t("chat.phone_unknown")
+    said = turn.t("chat.phone", phone=phone)
+    return f"{said} {turn.t('chat.hours', hours=hours)}" if hours else said
 
 
 # ----------------------------------------------------------------------------- start

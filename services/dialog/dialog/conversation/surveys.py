@@ -58,6 +58,10 @@ async def preload(turn: Turn, code: str | None) -> None:
         return
     reader = getattr(turn.ctx.records, "surveys", None)
     turn.surveys = list(await reader()) if reader is not None else []
+    if reader is not None:  # forget the progress of surveys that are no longer active
+        active = {s.survey_id for s in turn.surveys}
+        for survey_id in [i for i in resident.survey_progress if i not in active]:
+            del resident.survey_progress[survey_id]
     needs_tickets = any(s.segment.has_open_request is not None for s in turn.surveys)
     if needs_tickets and not turn.tickets:
         turn.tickets = await turn.ctx.records.tickets(resident.id)

@@ -314,6 +314,20 @@ async def test_without_a_configured_phone_the_city_datas_phone_is_told(resident,
     assert t("chat.phone", phone="15-80") in notice.reply.text
 
 
+async def test_the_city_datas_hours_follow_the_phone(resident, directory, clock, tmp_path):
+    """contact_center.toml with hours: told after the phone (the setting's phone wins)."""
+    shutil.copytree(DEFAULT_DATA_DIR, tmp_path / "city")
+    (tmp_path / "city" / "contact_center.toml").write_text(
+        '[contact_center]\nphone = "15-80"\nhours = "пн–пт 8:00–20:00"\n', encoding="utf-8")
+    ctx = build_context(directory, clock=clock, data_dir=tmp_path / "city", contact_center_phone="0382 00 00 00")
+    plain = Chat(directory, "viber-user-1", ctx=ctx)
+    chat_id = await enter(plain)
+    [notice] = await event(directory, plain.ctx, plain, ChatDeclined(reason="disabled",
+                                                                      **base(plain, chat_id, clock)))
+    expected = f'{t("chat.phone", phone="0382 00 00 00")} {t("chat.hours", hours="пн–пт 8:00–20:00")}'
+    assert expected in notice.reply.text and "15-80" not in notice.reply.text
+
+
 async def test_without_any_phone_the_website_is_named(resident, directory, clock, tmp_path):
     """Neither the setting nor the city data gives a phone: the website is named."""
     shutil.copytree(DEFAULT_DATA_DIR, tmp_path / "city")
