@@ -73,7 +73,7 @@ def test_placeholders_are_named():
 
 LABELS = [
     k for k in t.keys()
-    if k.startswith(("buttons.", "menu.", "notify.", "profile.edit_"))
+    if k.startswith(("buttons.", "menu.", "notify.", "profile.edit_", "survey_buttons.", "chat_buttons."))
     and not k.startswith("notify.current_")
 ] + ["registration.consent_agree", "registration.consent_more", "registration.consent_decline", "profile.delete"]
 
