@@ -227,7 +227,8 @@ class AudienceIndex:
                 found |= bucket
         return found
 
-    def match_segment(self, segment: Segment, open_requests: set[str] | None = None) -> set[str]:
+    def match_segment(self, segment: Segment, open_requests: set[str] | None = None,
+                      answered: set[str] | None = None) -> set[str]:
         """Resident ids in a staff mailing's segment (S7): eligible (subscribed, not
         deleted, notify ≠ none) and every filter given holds — one of the settlements
         (theirs or an address's); an address on one of the streets (the houses listed,
@@ -235,9 +236,10 @@ class AudienceIndex:
         channels; registered at or after ``registered_after`` and before
         ``registered_before`` (an unknown registration time never matches either); an
         open request or none (``open_requests``: resident ids with an open request,
-        needed when ``has_open_request`` is set). ``answered_survey_id``: no surveys yet,
-        so nobody."""
-        if segment.answered_survey_id is not None:
+        needed when ``has_open_request`` is set); answered the survey
+        ``answered_survey_id`` (``answered``: the resident ids who answered it, needed
+        when it is set — without them nobody matches)."""
+        if segment.answered_survey_id is not None and answered is None:
             return set()
         scopes = {s.value for s in segment.notify_scopes} - {NotifyScope.none.value}
         if segment.notify_scopes and not scopes:
@@ -259,6 +261,8 @@ class AudienceIndex:
             for s in settlements:
                 found |= self.anyone.get(s, set())
             settlements = set()  # already holds
+        elif segment.answered_survey_id is not None and answered is not None:
+            found = {rid for rid in answered if rid in self.entries}
         elif segment.has_open_request and open_requests is not None:
             found = {rid for rid in open_requests if rid in self.entries}
         else:
@@ -269,7 +273,8 @@ class AudienceIndex:
             after = after.replace(tzinfo=UTC)
         if before is not None and before.tzinfo is None:
             before = before.replace(tzinfo=UTC)
-        if not (settlements or scopes or channels or after or before or segment.has_open_request is not None):
+        if not (settlements or scopes or channels or after or before or segment.has_open_request is not None
+                or segment.answered_survey_id is not None):
             return found
         entries = self.entries
         out: set[str] = set()
@@ -288,6 +293,8 @@ class AudienceIndex:
             if segment.has_open_request is not None:
                 if (rid in (open_requests or ())) != segment.has_open_request:
                     continue
+            if segment.answered_survey_id is not None and rid not in (answered or ()):
+                continue
             out.add(rid)
         return out
 

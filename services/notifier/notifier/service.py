@@ -7,10 +7,12 @@ Consumes (``chatbot_common.topology``):
 - ``notifier.tickets`` → request notices (``tickets``);
 - ``notifier.delivery`` → delivery figures per mailing (``mailings.Figures``);
 - ``notifier.mailings`` (single active, prefetch 1) → staff mailings to segments and
-  greetings (``staff``).
+  greetings (``staff``);
+- ``notifier.surveys`` (single active, prefetch 1) → survey invitations and who answered
+  (``surveys``).
 
 Background: the mailings' outbox relay, the planned-works reminder, the staff mailings'
-scheduler and the greetings job run under leases (one replica each); every replica publishes ``mailing.progress`` for the figures it
+scheduler, the greetings job and the survey invitations run under leases (one replica each); every replica publishes ``mailing.progress`` for the figures it
 changed, at most every ``NOTIFIER_PROGRESS_SECONDS``. At start, an empty audience
 projection asks the dialog for every resident (``audience.resync_requested``); the same
 request is ``python -m notifier resync``. See docs/notifier.md.
@@ -31,7 +33,10 @@ from chatbot_common.events import (
     MailingCancelled,
     MailingRequested,
     OutagePublished,
+    ResidentDeleted,
     Segment,
+    SurveyAnswered,
+    SurveyPublished,
     make_event,
     utcnow,
 )
@@ -44,6 +49,7 @@ from .mailings import SOURCE, Figures, Mailer
 from .outages import Outages
 from .settings import NotifierSettings
 from .staff import Clock, Greetings, StaffMailings
+from .surveys import SurveyAnswers, Surveys
 from .tickets import OpenRequests, TicketNotices
 
 log = structlog.get_logger("notifier")
@@ -73,9 +79,11 @@ class Notifier:
         self.open_requests = OpenRequests(store)
         self.tickets = TicketNotices(runtime.bus, self.audience, Inbox(store, "ticket_inbox", ttl=settings.inbox_ttl),
                                      self.open_requests)
+        self.answers = SurveyAnswers(store)
         self.staff = StaffMailings(runtime.bus, store, self.audience, self.mailer, self.open_requests, clock=clock,
-                                   image_link_in_text=settings.notifier_image_link_in_text)
+                                   image_link_in_text=settings.notifier_image_link_in_text, answers=self.answers)
         self.greetings = Greetings(store, self.staff, self.mailer, clock=clock)
+        self.surveys = Surveys(store, self.mailer, self.answers, self.staff.resolve, clock=clock)
 
     async def prepare(self) -> None:
         await self.audience.setup()
@@ -85,6 +93,7 @@ class Notifier:
         await self.tickets.inbox.setup()
         await self.open_requests.setup()
         await self.staff.setup()
+        await self.surveys.setup()
         await self.audience.load()
 
     async def request_resync_if_empty(self) -> bool:
@@ -99,7 +108,20 @@ class Notifier:
         return True
 
     async def on_resident(self, event: CloudEvent) -> None:
-        await self.audience.apply(event.payload(), event.time)
+        data = event.payload()
+        await self.audience.apply(data, event.time)
+        if isinstance(data, ResidentDeleted):
+            await self.answers.forget(data.resident_id)
+
+    async def on_survey(self, event: CloudEvent) -> None:
+        data = event.payload()
+        match data:
+            case SurveyPublished():
+                await self.surveys.published(data)
+            case SurveyAnswered():
+                await self.surveys.answered(data)
+            case _:
+                raise PermanentError(f"not a survey event: {event.type}")
 
     async def on_mailing(self, event: CloudEvent) -> None:
         data = event.payload()
@@ -170,6 +192,9 @@ def build(settings: NotifierSettings, *, bus: Bus | None = None, store: Store | 
     # one at a time: a cancel never overtakes its mailing, the newest greetings win
     spec = queue("notifier.mailings")
     runtime.subscribe(spec.name, list(spec.keys), notifier.on_mailing, single_active=spec.single_active, prefetch=1)
+    # one at a time: a survey's revisions and its answers in order
+    spec = queue("notifier.surveys")
+    runtime.subscribe(spec.name, list(spec.keys), notifier.on_survey, single_active=spec.single_active, prefetch=1)
 
     runtime.app.router.add_post("/api/audience/preview", notifier.preview)
     runtime.app.router.add_post("/api/segment/preview", notifier.segment_preview)
@@ -179,5 +204,6 @@ def build(settings: NotifierSettings, *, bus: Bus | None = None, store: Store | 
     runtime.singleton("planned-reminders", lambda: notifier.outages.reminders(settings.notifier_scheduler_seconds))
     runtime.singleton("staff-mailings", lambda: notifier.staff.scheduler(settings.notifier_scheduler_seconds))
     runtime.singleton("greetings", lambda: notifier.greetings.scheduler(settings.notifier_scheduler_seconds))
+    runtime.singleton("survey-invitations", lambda: notifier.surveys.scheduler(settings.notifier_scheduler_seconds))
     runtime.background("mailing-progress", lambda: notifier.figures.reporter(settings.notifier_progress_seconds))
     return runtime

@@ -58,6 +58,7 @@ from chatbot_common.texts import catalog
 
 from .audience import Audience
 from .mailings import SOURCE, Job, Mailer, Recipients
+from .surveys import SurveyAnswers
 from .texts import kyiv
 from .tickets import OpenRequests
 
@@ -135,8 +136,11 @@ def check_request(data: MailingRequested) -> None:
 
 class StaffMailings:
     def __init__(self, bus: Bus, store: Store, audience: Audience, mailer: Mailer, open_requests: OpenRequests,
-                 *, clock: Clock = utcnow, image_link_in_text: bool = True) -> None:
+                 *, clock: Clock = utcnow, image_link_in_text: bool = True,
+                 answers: SurveyAnswers | None = None) -> None:
         self.bus = bus
+        #: who answered which survey (``Segment.answered_survey_id``); ``None``: nobody matches
+        self.answers = answers
         self.collection = store[STAFF]
         self.audience = audience
         self.mailer = mailer
@@ -155,7 +159,10 @@ class StaffMailings:
         """``(resident id, receiver)`` of the segment, sorted (a stable batch order)."""
         await self.audience.refresh()
         open_requests = await self.open_requests.residents() if segment.has_open_request is not None else None
-        rids = self.audience.index.match_segment(segment, open_requests)
+        answered = None
+        if segment.answered_survey_id is not None and self.answers is not None:
+            answered = await self.answers.residents(segment.answered_survey_id)
+        rids = self.audience.index.match_segment(segment, open_requests, answered)
         return self.audience.index.recipients(rids)
 
     async def preview(self, segment: Segment) -> dict[str, int]:

@@ -81,7 +81,7 @@ CASES = [
     ("registered before (exclusive)", {"registered_before": JUN.isoformat()}, {"p12", "village"}),
     ("has an open request", {"has_open_request": True}, {"p14", "village"}),
     ("has no open request", {"has_open_request": False}, EVERYONE - {"p14", "village"}),
-    ("answered a survey: no surveys yet, nobody", {"answered_survey_id": "s1"}, set()),
+    ("answered a survey, who answered not given: nobody", {"answered_survey_id": "s1"}, set()),
     ("settlement and street", {"settlement_ids": [VILLAGE], "streets": [{"settlement_id": K,
                                                                           "street_id": "proskurivska"}]}, set()),
     ("street and scope", {"streets": [{"settlement_id": K, "street_id": "proskurivska"}],
