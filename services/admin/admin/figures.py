@@ -13,6 +13,8 @@ without an inbox). :meth:`Figures.mailings` lists them all for a per-mailing tab
 
 from __future__ import annotations
 
+import re
+
 from datetime import datetime
 from typing import Any
 
@@ -92,6 +94,16 @@ class Figures:
         async for doc in cursor:
             found.setdefault(doc["subject_id"], _delivery(doc))
         return found
+
+
+    async def latest_with_prefix(self, subject: str, prefix: str) -> Delivery | None:
+        """The latest mailing whose subject id starts with ``prefix`` (the notifier reports
+        each day's birthday greetings as ``birthday:<date>``)."""
+        cursor = self.collection.find({"subject": subject, "subject_id": {"$regex": f"^{re.escape(prefix)}"}}).sort(
+            [("started_at", DESCENDING), ("_id", DESCENDING)]).limit(1)
+        async for doc in cursor:
+            return _delivery(doc)
+        return None
 
 
 def _delivery(doc: dict[str, Any]) -> Delivery:

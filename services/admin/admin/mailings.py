@@ -554,13 +554,14 @@ class GreetingsRepository:
     async def get(self) -> Greetings:
         doc = await self._doc()
         ids = [e["event_id"] for e in doc["events"]]
-        figures = await self.figures.latest_many("greeting", [*ids, "birthday"])
+        figures = await self.figures.latest_many("greeting", ids)
+        birthday = await self.figures.latest_with_prefix("greeting", "birthday:")
         return Greetings(
             revision=doc["revision"], birthday_enabled=doc["birthday_enabled"], birthday_text=doc["birthday_text"],
             birthday_time=doc["birthday_time"], updated_at=doc.get("updated_at"),
             events=[GreetingEventOut(**{**e, "date": date.fromisoformat(e["date"]), "segment": Segment(**e["segment"]),
                                         "figures": figures.get(e["event_id"], Delivery())}) for e in doc["events"]],
-            birthday_figures=figures.get("birthday", Delivery()))
+            birthday_figures=birthday or Delivery())
 
     # ------------------------------------------------------------------ checks
 

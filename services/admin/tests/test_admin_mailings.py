@@ -257,6 +257,20 @@ async def test_greetings_birthday_and_events_one_configured_per_change(admin):
     assert "Днем міста" not in str(records)  # texts are kept by their length
 
 
+async def test_the_birthday_figures_are_the_notifiers_latest_day(admin):
+    """The notifier reports each day's birthday greetings as ``birthday:<date>``: the
+    greetings page shows the latest day's figures."""
+    await progress(admin, "greeting", "birthday:2026-11-28", "m-b28", 1, targeted=3, sent=3, done=True)
+    await progress(admin, "greeting", "birthday:2026-11-29", "m-b29", 2, targeted=5, sent=4)
+
+    async def probe():
+        _, g = await admin.client.get("/api/v1/greetings")
+        return g["birthday_figures"]["targeted"] == 5 and g
+
+    g = await eventually(probe, "the latest birthday figures")
+    assert (g["birthday_figures"]["sent"], g["birthday_figures"]["mailing_id"]) == (4, "m-b29")
+
+
 async def test_greetings_validation_names_fields_and_changes_nothing(admin):
     """Birthday on with no text, a bad time, an event in the past, an empty text, an
     unknown street in its segment: 422 naming each; the configuration stays as it was."""
