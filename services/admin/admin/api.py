@@ -91,7 +91,7 @@ LIMIT = QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 500, "d
 def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: AuditLog, city: CityData,
               openapi: Any, info: InfoRepository | None = None, faq: FaqRepository | None = None,
               mailings: Any = None, greetings: Any = None, notifier_url: str | None = None,
-              price_uah: float = 0.80) -> Api:
+              price_uah: float = 0.80, surveys: Any = None) -> Api:
     api = Api()
     validator = Validator(city)
     route = api.route
@@ -359,6 +359,13 @@ def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: A
         from . import mailings_api
 
         mailings_api.register(api, mailings, greetings, notifier_url=notifier_url, price_uah=price_uah)
+
+    # ------------------------------------------------------------------ surveys (C8)
+
+    if surveys is not None:
+        from . import surveys_api
+
+        surveys_api.register(api, surveys)
 
     @route("GET", "/openapi.json", summary="This document (OpenAPI 3.1)", tag="meta", role=None,
            response=dict[str, Any])

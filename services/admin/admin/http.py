@@ -102,6 +102,7 @@ class Route:
     status: int = 200
     query: tuple[QueryParam, ...] = ()
     errors: tuple[int, ...] = ()
+    media: str | None = None  # a non-JSON answer (text/csv): the handler returns the web.Response
 
     @property
     def full_path(self) -> str:
@@ -117,10 +118,11 @@ class Api:
 
     def route(self, method: str, path: str, *, summary: str, tag: str, role: Role | None,
               body: type[BaseModel] | None = None, response: Any = None, status: int = 200,
-              query: Sequence[QueryParam] = (), errors: Sequence[int] = ()) -> Callable[[Handler], Handler]:
+              query: Sequence[QueryParam] = (), errors: Sequence[int] = (),
+              media: str | None = None) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.routes.append(Route(method, path, handler, summary, tag, role, body, response, status,
-                                     tuple(query), tuple(errors)))
+                                     tuple(query), tuple(errors), media))
             return handler
 
         return register

@@ -88,7 +88,10 @@ def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
             "application/json": {"schema": refs[(route.body, "validation")]}}}
     responses: dict[str, Any] = {}
     model, is_list = _model_of(route.response)
-    if route.response is None:
+    if route.media is not None:
+        responses[str(route.status)] = {"description": REASONS.get(route.status, "OK"),
+                                        "content": {route.media: {"schema": {"type": "string"}}}}
+    elif route.response is None:
         responses[str(route.status)] = {"description": REASONS.get(route.status, "OK")}
     else:
         if model is not None:
