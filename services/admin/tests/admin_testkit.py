@@ -3,13 +3,18 @@ settings for tests, and what the ``admin`` fixture (conftest.py) hands a test.""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 from pydantic import SecretStr
 
+from admin.service import build
 from admin.settings import AdminSettings
+from chatbot_common.bus import create_bus
 from chatbot_common.events import CloudEvent
+from chatbot_common.store import open_store
 
 ADMIN_EMAIL = "root@example.org"
 ADMIN_PASSWORD = "correct horse battery"
@@ -118,3 +123,31 @@ class PanelClient:
         if result[0] == 303:
             await self.get("/panel/outages")  # picks up the session's CSRF token
         return result
+
+
+# The admin service running for a test (the ``admin`` fixture uses it; tests that need
+# other settings use it directly). Here, not in conftest.py: every test folder has a
+# conftest.py, and ``from conftest import …`` would pick whichever was imported first.
+@asynccontextmanager
+async def running_admin(unique: str, mongodb_url: str, **overrides: Any) -> AsyncIterator[Admin]:
+    bus_url = f"memory://admin-{unique}"
+    store = open_store(mongodb_url, f"admin_{unique}", memory_namespace=unique)
+    runtime = build(settings(**overrides), bus=create_bus(bus_url, delivery_limit=3), store=store)
+    recorder = create_bus(bus_url)
+    events: list[CloudEvent] = []
+
+    async def record(event: CloudEvent) -> None:
+        events.append(event)
+
+    recorder.subscribe("test.outages", ["outage.#", "mailing.requested", "mailing.cancelled", "greeting.configured"],
+                       record)
+    await recorder.start_consuming()
+    await runtime.start(host="127.0.0.1")
+    async with aiohttp.ClientSession() as session:
+        client = Client(session, f"http://127.0.0.1:{runtime.bound_port}")
+        client.token = await client.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        yield Admin(runtime, client, events, bus_url)
+    await runtime.stop()
+    await recorder.close()
+    if not store.in_memory:
+        await store.client.drop_database(f"admin_{unique}")

@@ -420,7 +420,7 @@ async def test_a_newer_seed_file_updates_only_entries_nobody_edited(unique, mong
     through the API, a restart with a newer file version updates the untouched entry,
     adds the new one, and leaves the edited and the deleted ones as staff left them; a
     restart with the same version changes nothing."""
-    from conftest import running_admin
+    from admin_testkit import running_admin
 
     seed = _seed_file(tmp_path / "v1.toml", 1, {"a": "Відповідь A1.", "b": "Відповідь B1.", "c": "Відповідь C1."})
     async with running_admin(unique, mongodb_url, admin_faq_file=str(seed)) as admin:
@@ -444,7 +444,7 @@ async def test_a_newer_seed_file_updates_only_entries_nobody_edited(unique, mong
 
 async def test_a_broken_seed_file_stops_the_start_naming_the_entry(unique, mongodb_url, tmp_path):
     """A seed file with an entry the model refuses fails loudly at start with its id."""
-    from conftest import running_admin
+    from admin_testkit import running_admin
 
     seed = _seed_file(tmp_path / "bad.toml", 1, {"ok": "Відповідь.", "broken": ""})
     with pytest.raises(Exception, match="broken"):

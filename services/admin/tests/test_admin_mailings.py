@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from conftest import running_admin
+from admin_testkit import running_admin
 from test_admin_outages import OUTAGE, eventually
 
 from admin.mailings import KYIV, today_kyiv

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Admin, PanelClient
-from conftest import running_admin
+from admin_testkit import running_admin
 from test_admin_mailings import FakeNotifier, events_of, progress
 from test_admin_outages import eventually
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Admin, PanelClient
 from aiohttp import web
-from conftest import running_admin
+from admin_testkit import running_admin
 
 from chatbot_common.bus import create_bus
 from chatbot_common.events import MailingProgress, derived_id, make_event, utcnow

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Admin
-from conftest import running_admin
+from admin_testkit import running_admin
 from playwright.async_api import async_playwright, expect
 from test_admin_panel import FakeNotifier
 
