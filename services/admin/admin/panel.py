@@ -180,6 +180,9 @@ class Panel:
         from . import mailings_pages  # staff mailings to segments and greetings (S7, C9)
 
         mailings_pages.register(self, app)
+        from . import surveys_pages  # surveys: the builder, publishing, results (C8)
+
+        surveys_pages.register(self, app)
 
     def page(self, role: Role) -> Callable[[PageHandler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
         """Session, CSRF (on POST) and role checks around a page handler."""
