@@ -49,7 +49,8 @@ def segment_values(form: Any) -> dict[str, Any]:
             "channels": [str(v) for v in getall("channels", [])],
             "registered_after": str(form.get("registered_after", "")),
             "registered_before": str(form.get("registered_before", "")),
-            "has_open_request": str(form.get("has_open_request", ""))}
+            "has_open_request": str(form.get("has_open_request", "")),
+            "answered_survey_id": str(form.get("answered_survey_id", "")).strip()}
 
 
 def _day_start(raw: str) -> str | None:
@@ -70,6 +71,7 @@ def segment_body(seg: dict[str, Any]) -> dict[str, Any]:
         "registered_after": _day_start(seg["registered_after"]),
         "registered_before": _day_start(seg["registered_before"]),
         "has_open_request": {"yes": True, "no": False}.get(seg["has_open_request"]),
+        "answered_survey_id": seg.get("answered_survey_id") or None,
     }
     return body
 
@@ -85,7 +87,14 @@ def segment_from(segment: Any, panel: Panel) -> dict[str, Any]:
             "notify_scopes": [v.value for v in segment.notify_scopes], "channels": [v.value for v in segment.channels],
             "registered_after": kyiv(segment.registered_after, "%Y-%m-%d"),
             "registered_before": kyiv(segment.registered_before, "%Y-%m-%d"),
-            "has_open_request": {True: "yes", False: "no"}.get(segment.has_open_request, "")}
+            "has_open_request": {True: "yes", False: "no"}.get(segment.has_open_request, ""),
+            "answered_survey_id": segment.answered_survey_id or ""}
+
+
+async def published_surveys(panel: Panel, ctx: Ctx, exclude: str | None = None) -> list[Any]:
+    """The surveys a segment may name in «відповіли на опитування» (published ones)."""
+    found = await panel.api(ctx, "GET", "/surveys", query={"limit": "500"})
+    return [s for s in found if s.state != "draft" and s.id != exclude]
 
 
 def _errors(exc: ApiError) -> dict[str, str]:
@@ -126,12 +135,13 @@ def register(panel: Panel, app: web.Application) -> None:
         groups["scheduled"].sort(key=lambda m: m.send_at)
         return panel.render(ctx, "mailings.html", {"groups": groups, "ok": OK.get(ctx.request.query.get("ok", ""))})
 
-    def mailing_form(ctx: Ctx, values: dict[str, Any], errors: dict[str, str], *, audience: Any = None,
+    async def mailing_form(ctx: Ctx, values: dict[str, Any], errors: dict[str, str], *, audience: Any = None,
                      status: int = 200, add: int | None = None) -> web.Response:
         chosen = picker(values["segment"], add)
         general = [m for p, m in errors.items() if p in ("body", "segment") or p.startswith("query")]
         return panel.render(ctx, "mailing_form.html", {
             "values": {**values, "segment": chosen["segment"]}, "streets": chosen["streets"],
+            "surveys": await published_surveys(panel, ctx),
             "settlements": chosen["settlements"], "errors": errors, "general": general, "audience": audience,
             "max_text": MAX_TEXT}, status=status)
 
@@ -154,7 +164,7 @@ def register(panel: Panel, app: web.Application) -> None:
     async def mailing_new(ctx: Ctx) -> web.StreamResponse:
         values = {"text": "", "image_url": "", "link_label": "", "link_url": "", "send_at": "", "when": "now",
                   "idem": secrets.token_urlsafe(16), "segment": segment_values(None)}
-        return mailing_form(ctx, values, {})
+        return await mailing_form(ctx, values, {})
 
     async def audience_of(ctx: Ctx, segment: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -169,11 +179,11 @@ def register(panel: Panel, app: web.Application) -> None:
         values = mailing_values(ctx)
         action = ctx.form.get("action", "preview")
         if action == "add_row":
-            return mailing_form(ctx, values, {}, add=rows(ctx))
+            return await mailing_form(ctx, values, {}, add=rows(ctx))
         if action != "send":  # "preview" (also Enter in a field): the count, without sending
-            return mailing_form(ctx, values, {}, audience=await audience_of(ctx, values["segment"]))
+            return await mailing_form(ctx, values, {}, audience=await audience_of(ctx, values["segment"]))
         if values["when"] == "later" and not values["send_at"]:
-            return mailing_form(ctx, values, {"send_at": "вкажіть дату й час або оберіть «Зараз»"}, status=422)
+            return await mailing_form(ctx, values, {"send_at": "вкажіть дату й час або оберіть «Зараз»"}, status=422)
         try:
             mailing = await panel.api(ctx, "POST", "/mailings", body=mailing_body(values),
                                       headers={"Idempotency-Key": values["idem"]})
@@ -181,7 +191,7 @@ def register(panel: Panel, app: web.Application) -> None:
             if exc.status != 422:
                 return panel.render(ctx, "error.html", {"status": exc.status, "message": exc.message},
                                     status=exc.status)
-            return mailing_form(ctx, values, _errors(exc), status=422)
+            return await mailing_form(ctx, values, _errors(exc), status=422)
         return _redirect(f"{PREFIX}/mailings/{mailing.id}?ok={'scheduled' if mailing.send_at else 'sent'}")
 
     @page(Role.viewer)
@@ -264,12 +274,13 @@ def register(panel: Panel, app: web.Application) -> None:
                                         failure=None if exc.fields else exc.message)
         return _redirect(f"{PREFIX}/greetings?ok={'birthday' if str(g.revision) != before else 'unchanged'}")
 
-    def event_form(ctx: Ctx, values: dict[str, Any], errors: dict[str, str], *, new: bool, status: int = 200,
+    async def event_form(ctx: Ctx, values: dict[str, Any], errors: dict[str, str], *, new: bool, status: int = 200,
                    add: int | None = None) -> web.Response:
         chosen = picker(values["segment"], add)
         general = [m for p, m in errors.items() if p in ("body", "segment", "form", "id")]
         return panel.render(ctx, "greeting_event.html", {
             "values": {**values, "segment": chosen["segment"]}, "streets": chosen["streets"],
+            "surveys": await published_surveys(panel, ctx),
             "settlements": chosen["settlements"], "errors": errors, "general": general, "new": new,
             "audience": None, "max_text": MAX_TEXT}, status=status)
 
@@ -278,7 +289,7 @@ def register(panel: Panel, app: web.Application) -> None:
         g = await panel.api(ctx, "GET", "/greetings")
         values = {"event_id": "ev-" + secrets.token_hex(5), "date": "", "send_time": "10:00", "text": "",
                   "revision": str(g.revision), "segment": segment_values(None), "new": "1"}
-        return event_form(ctx, values, {}, new=True)
+        return await event_form(ctx, values, {}, new=True)
 
     async def _event(ctx: Ctx) -> tuple[Any, Any]:
         g = await panel.api(ctx, "GET", "/greetings")
@@ -292,7 +303,7 @@ def register(panel: Panel, app: web.Application) -> None:
             return panel.render(ctx, "error.html", {"status": 404, "message": "Подію не знайдено"}, status=404)
         values = {"event_id": e.event_id, "date": e.date.isoformat(), "send_time": e.send_time, "text": e.text,
                   "revision": str(g.revision), "segment": segment_from(e.segment, panel)}
-        return event_form(ctx, values, {}, new=False)
+        return await event_form(ctx, values, {}, new=False)
 
     @page(Role.editor)
     async def event_save(ctx: Ctx) -> web.StreamResponse:
@@ -303,7 +314,7 @@ def register(panel: Panel, app: web.Application) -> None:
                   "segment": segment_values(ctx.multi)}
         new = existing is None
         if ctx.form.get("action") == "add_row":
-            return event_form(ctx, values, {}, new=new, add=rows(ctx))
+            return await event_form(ctx, values, {}, new=new, add=rows(ctx))
         body: dict[str, Any] = {"date": values["date"] or None, "send_time": values["send_time"] or "10:00",
                                 "text": values["text"], "segment": segment_body(values["segment"])}
         if values["revision"].isdigit():
@@ -314,7 +325,7 @@ def register(panel: Panel, app: web.Application) -> None:
             if exc.status not in (409, 422):
                 return _fail(ctx, exc)
             errors = _errors(exc) or {"form": exc.message}
-            return event_form(ctx, values, errors, new=new, status=exc.status)
+            return await event_form(ctx, values, errors, new=new, status=exc.status)
         return _redirect(f"{PREFIX}/greetings?ok=event")
 
     @page(Role.editor)

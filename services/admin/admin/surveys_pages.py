@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .errors import ApiError
 from .mailings import describe_segment
-from .mailings_pages import segment_body, segment_from, segment_values
+from .mailings_pages import published_surveys, segment_body, segment_from, segment_values
 from .panel import PREFIX, ROWS_MIN, Ctx, Panel, _redirect, _uk, kyiv, parse_local
 from .staff import Role
 from .surveys import MAX_INTRO, MAX_QUESTIONS, MAX_TITLE
@@ -120,7 +120,7 @@ def register(panel: Panel, app: web.Application) -> None:
     async def load(ctx: Ctx) -> Any:
         return await panel.api(ctx, "GET", "/surveys/{id}", params={"id": ctx.request.match_info["id"]})
 
-    def builder(ctx: Ctx, values: dict[str, Any], errors: dict[str, str], *, survey: Any = None,
+    async def builder(ctx: Ctx, values: dict[str, Any], errors: dict[str, str], *, survey: Any = None,
                 status: int = 200, rows: int | None = None, focus: str | None = None) -> web.Response:
         chosen = picker(values["segment"], rows)
         general = [m for p, m in errors.items()
@@ -129,6 +129,7 @@ def register(panel: Panel, app: web.Application) -> None:
         return panel.render(ctx, "survey_form.html", {
             "values": {**values, "segment": chosen["segment"]}, "streets": chosen["streets"],
             "settlements": chosen["settlements"], "errors": errors, "general": general, "survey": survey,
+            "surveys": await published_surveys(panel, ctx, exclude=survey.id if survey else None),
             "audience": None, "max_title": MAX_TITLE, "max_intro": MAX_INTRO, "max_questions": MAX_QUESTIONS,
             "focus": focus}, status=status)
 
@@ -170,7 +171,7 @@ def register(panel: Panel, app: web.Application) -> None:
     async def survey_new(ctx: Ctx) -> web.StreamResponse:
         values = {"survey_id": "", "title": "", "intro": "", "starts_at": "", "ends_at": "", "version": "",
                   "questions": [_empty_question()], "segment": segment_values(None)}
-        return builder(ctx, values, {})
+        return await builder(ctx, values, {})
 
     async def submit(ctx: Ctx, survey: Any) -> web.StreamResponse:
         values = builder_values(ctx)
@@ -179,12 +180,12 @@ def register(panel: Panel, app: web.Application) -> None:
         action = ctx.form.get("action", "preview")
         if action == "add_row":
             raw = ctx.form.get("rows", "")
-            return builder(ctx, values, {}, survey=survey, rows=int(raw) + 1 if raw.isdigit() else None)
+            return await builder(ctx, values, {}, survey=survey, rows=int(raw) + 1 if raw.isdigit() else None)
         moved = rearranged(ctx, values)
         if moved is not None:
-            return builder(ctx, moved[0], {}, survey=survey, focus=moved[1])
+            return await builder(ctx, moved[0], {}, survey=survey, focus=moved[1])
         if action != "save":  # "preview" (Enter in a field): the count, without saving
-            return builder(ctx, values, {}, survey=survey)
+            return await builder(ctx, values, {}, survey=survey)
         locked = survey.questions if survey is not None and survey.questions_locked else None
         body = builder_body(values, locked)
         try:
@@ -196,7 +197,7 @@ def register(panel: Panel, app: web.Application) -> None:
             if exc.status not in (409, 422):
                 return fail(ctx, exc)
             errors = form_errors(exc, values) or {"form": exc.message}
-            return builder(ctx, values, errors, survey=survey, status=exc.status)
+            return await builder(ctx, values, errors, survey=survey, status=exc.status)
         if survey is None:
             ok = "saved"
         elif saved.version == survey.version:
@@ -218,7 +219,7 @@ def register(panel: Panel, app: web.Application) -> None:
         if s.state in ("closed", "cancelled"):
             return panel.render(ctx, "error.html", {"status": 409, "message": "Завершене чи скасоване опитування "
                                                                               "змінити не можна."}, status=409)
-        return builder(ctx, values_of(s, panel), {}, survey=s)
+        return await builder(ctx, values_of(s, panel), {}, survey=s)
 
     @page(Role.editor)
     async def survey_update(ctx: Ctx) -> web.StreamResponse:

@@ -176,3 +176,32 @@ async def test_csrf_roles_and_logged_out(service):
     await recorder.exactly(0)
     for client in (web, viewer, stranger):
         await client.close()
+
+
+async def test_a_mailing_can_go_to_those_who_answered_a_survey(service, notifier):
+    """The segment picker offers the published surveys under «Відповіли на опитування»
+    (drafts are not offered); the count asks the notifier with ``answered_survey_id`` and
+    the mailing's event carries it."""
+    admin, _ = service
+    c = admin.client
+    for sid in ("dvir", "chernetka"):
+        await c.post("/api/v1/surveys", {"survey_id": sid, "title": f"Опитування {sid}",
+                                         "ends_at": (utcnow() + timedelta(days=2)).isoformat(),
+                                         "questions": [{"kind": "scale", "text": "Оцініть"}]})
+    await c.post("/api/v1/surveys/dvir/publish", {})
+    web = await login(admin)
+    status, page, _ = await web.get("/panel/mailings/new")
+    assert status == 200 and '<option value="dvir">Опитування dvir (dvir)</option>' in page
+    assert 'value="chernetka"' not in page
+    status, page, _ = await web.post("/panel/fragments/segment-count", {"answered_survey_id": "dvir"})
+    assert status == 200 and notifier.segments[-1]["answered_survey_id"] == "dvir"
+    status, _, headers = await web.post("/panel/mailings/new", {
+        "action": "send", "idem": "k1", "text": "Дякуємо, що відповіли на опитування!", "when": "now",
+        "answered_survey_id": "dvir"})
+    assert status == 303, headers
+    mailing_id = headers["Location"].split("/panel/mailings/")[1].split("?")[0]
+    _, mailing = await c.get(f"/api/v1/mailings/{mailing_id}")
+    assert mailing["segment"]["answered_survey_id"] == "dvir"
+    status, page, _ = await web.get("/panel/surveys/dvir/edit")
+    assert 'name="answered_survey_id"' in page and 'value="dvir"' not in page  # not itself
+    await web.close()
