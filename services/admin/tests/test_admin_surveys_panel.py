@@ -205,3 +205,14 @@ async def test_a_mailing_can_go_to_those_who_answered_a_survey(service, notifier
     status, page, _ = await web.get("/panel/surveys/dvir/edit")
     assert 'name="answered_survey_id"' in page and 'value="dvir"' not in page  # not itself
     await web.close()
+
+
+async def test_the_audit_page_lists_survey_changes_with_a_link(service):
+    """«Журнал змін» filters by «опитування» and links each record to its survey."""
+    admin, _ = service
+    await admin.client.post("/api/v1/surveys", {"survey_id": "dvir", "title": "Двір"})
+    web = await login(admin)
+    status, page, _ = await web.get("/panel/audit?entity=survey")
+    assert status == 200 and '<option value="survey" selected>опитування</option>' in page
+    assert '<a href="/panel/surveys/dvir">dvir</a>' in page and "survey.created" in page
+    await web.close()
