@@ -31,4 +31,4 @@ class AdminSettings(Settings):
     #: the dialog's khmelnytskyi.toml — set it to the same file as DIALOG_FAQ_FILE
     admin_faq_file: str | None = None
     #: how often the survey lifecycle job looks for surveys to start (→ active) or end (→ closed)
-    admin_survey_tick_seconds: float = 15.0
+    admin_survey_tick_seconds: float = 5.0
