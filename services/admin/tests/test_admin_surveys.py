@@ -384,3 +384,25 @@ async def test_the_openapi_document_describes_the_survey_routes(service):
                  "/api/v1/surveys/{id}/close", "/api/v1/surveys/{id}/cancel", "/api/v1/surveys/{id}/results"):
         assert path in paths
     assert "text/csv" in paths["/api/v1/surveys/{id}/results.csv"]["get"]["responses"]["200"]["content"]
+
+
+async def test_a_malformed_answer_is_parked_and_the_next_one_counts(service):
+    """A ``survey.answered`` without a resident or with a scale of 9 is parked in
+    ``admin.surveys.dead`` with nothing stored; the next valid answer is counted as usual."""
+    import json
+
+    admin, _ = service
+    await admin.client.post("/api/v1/surveys", survey(survey_id="dvir"))
+    bus = create_bus(admin.bus_url)
+    good = make_event(SurveyAnswered(survey_id="dvir", resident_id="r", at=utcnow(),
+                                     answers=[SurveyAnswer(question_id="q2", scale=3)]), source="/dialog")
+    for n, broken in enumerate(({"survey_id": "dvir", "answers": [], "at": utcnow().isoformat()},
+                                {"survey_id": "dvir", "resident_id": "x", "at": utcnow().isoformat(),
+                                 "answers": [{"question_id": "q2", "scale": 9}]})):
+        body = {**good.model_dump(mode="json"), "id": f"broken-{n}", "data": broken}
+        await bus.publish_raw("survey.answered", json.dumps(body).encode())
+    await bus.publish(good)
+    results = await respondents(admin, "dvir", 1)
+    assert results["questions"][1]["scale"] == [0, 0, 1, 0, 0]
+    assert len(await bus.dead_letters("admin.surveys")) == 2
+    await bus.close()
