@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Admin, Client, settings
-from conftest import running_admin
+from admin_testkit import running_admin
 
 from admin.service import SURVEY_REPOSITORY, build
 from admin.surveys import answer_key

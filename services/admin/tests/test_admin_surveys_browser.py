@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Admin
-from conftest import running_admin
+from admin_testkit import running_admin
 from playwright.async_api import async_playwright, expect
 from test_admin_mailings import FakeNotifier
 from test_admin_surveys import Recorder, answer

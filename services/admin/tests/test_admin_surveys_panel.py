@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Admin, PanelClient
-from conftest import running_admin
+from admin_testkit import running_admin
 from test_admin_mailings import FakeNotifier
 from test_admin_surveys import FULL, Recorder, answer, respondents
 
