@@ -74,8 +74,12 @@ def _aware(moment: datetime | None) -> datetime | None:
 
 
 def is_open(survey: SurveyPublished, now: datetime) -> bool:
+    """Open between its start and end while staff have not closed or cancelled it. A
+    ``scheduled`` survey whose start came counts: the notifier invites at the start by
+    itself, and the admin's «active» may come a few seconds later — the invitation's
+    button must work at once."""
     starts, ends = _aware(survey.starts_at), _aware(survey.ends_at)
-    return survey.state == SurveyState.active and starts <= now < ends  # type: ignore[operator]
+    return survey.state in (SurveyState.active, SurveyState.scheduled) and starts <= now < ends  # type: ignore[operator]
 
 
 def in_segment(turn: Turn, survey: SurveyPublished) -> bool:
