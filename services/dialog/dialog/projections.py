@@ -168,7 +168,8 @@ class Projections:
 
     async def surveys(self) -> list[SurveyPublished]:
         found = [SurveyPublished.model_validate(doc["survey"])
-                 async for doc in self.survey_docs.find({"state": SurveyState.active.value})]
+                 async for doc in self.survey_docs.find(
+                     {"state": {"$in": [SurveyState.active.value, SurveyState.scheduled.value]}})]
         return sorted(found, key=lambda s: s.survey_id)
 
     async def info(self) -> PublishedInfo | None:

@@ -269,7 +269,7 @@ class MemoryRecords:
         return sorted(found, key=lambda o: (o.starts_at, o.outage_id))
 
     async def surveys(self) -> list[SurveyPublished]:
-        return [s for s in self.by_survey.values() if s.state == SurveyState.active]
+        return [s for s in self.by_survey.values() if s.state in (SurveyState.active, SurveyState.scheduled)]
 
     async def info(self) -> PublishedInfo | None:
         return self.published_info
