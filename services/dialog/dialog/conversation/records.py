@@ -217,7 +217,7 @@ class Records(Protocol):
         """Active outages in these settlements, soonest first."""
 
     async def surveys(self) -> list[SurveyPublished]:
-        """Surveys in the ``active`` state (the engine checks dates and segments)."""
+        """Surveys in the ``active`` or ``scheduled`` state (the engine checks dates and segments)."""
 
     async def info(self) -> PublishedInfo | None:
         """The useful information staff published last, or ``None`` before any
