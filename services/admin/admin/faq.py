@@ -14,8 +14,8 @@ the entry and ``revision + 1`` and pushes the ``faq.changed`` event (id
 record onto ``pending_audit``; both are then flushed, the relay takes what a crash
 leaves — the outages/info pattern.
 
-Seeding — at start, from the same packaged file the dialog seeds from (a copy shipped in
-this package, ``data/faq_khmelnytskyi.toml``; a test keeps it equal to the dialog's), or
+Seeding — at start, from the same file the dialog seeds from (the packaged
+``chatbot_common/directory/data/faq.toml``, read by ``chatbot_common.faq_seed``), or
 ``ADMIN_FAQ_FILE``: entries missing here are inserted at revision 0, no event (the
 dialog reads the same file). A file with a higher ``version`` than the one applied
 (``faq_meta``) updates only entries still ``source: seed`` at revision 0 — staff edits
@@ -29,7 +29,6 @@ Questions — collection ``faq_questions``, one document per ``faq.feedback`` ev
 from __future__ import annotations
 
 import re
-import tomllib
 from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +43,7 @@ from chatbot_common import outbox as outbox_mod
 from chatbot_common.directory import CityData
 from chatbot_common.directory.text import fold
 from chatbot_common.events import FaqChanged, FaqEntry, FaqFeedback, FaqLink, derived_id, make_event, utcnow
+from chatbot_common.faq_seed import load_seed
 from chatbot_common.outbox import Outbox
 from chatbot_common.store import Store
 
@@ -57,7 +57,6 @@ COLLECTION = "faq"
 META = "faq_meta"
 QUESTIONS = "faq_questions"
 SOURCE = "/admin"
-DEFAULT_SEED = Path(__file__).parent / "data" / "faq_khmelnytskyi.toml"
 ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 #: path segments under /api/v1/faq/ that are not entries
 RESERVED_IDS = frozenset({"questions", "new"})
@@ -261,25 +260,6 @@ def to_item(doc: dict[str, Any]) -> FaqItem:
                    updated_at=doc.get("updated_at"), changed_by=doc.get("changed_by"))
 
 
-def load_seed(path: Path | None = None) -> tuple[int, list[FaqEntry]]:
-    """(version, entries) of a seed file (the dialog's format, docs/faq.md). A broken
-    file stops the start with the entry named, never half-loaded."""
-    path = Path(path) if path else DEFAULT_SEED
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    entries: list[FaqEntry] = []
-    seen: set[str] = set()
-    for n, raw in enumerate(data.get("entry", []), start=1):
-        try:
-            entry = FaqEntry.model_validate(raw)
-        except ValidationError as exc:
-            raise ValueError(f"{path.name}: entry {n} ({raw.get('id', '?')}): {exc}") from exc
-        if entry.id in seen:
-            raise ValueError(f"{path.name}: entry id {entry.id!r} twice")
-        seen.add(entry.id)
-        entries.append(entry)
-    return int(data.get("version", 1)), entries
-
-
 def _field(path: str, message: str, status: int = 422) -> ApiError:
     return ApiError(status, "validation_failed", f"{path}: {message}", [FieldError(path=path, message=message)])
 
@@ -310,7 +290,8 @@ class FaqRepository:
     async def seed(self) -> int:
         """Insert the file's entries this copy lacks (revision 0, no event); with a newer
         file version, also update entries still as seeded. Returns how many changed."""
-        version, entries = load_seed(self.seed_file)
+        seed = load_seed(self.seed_file)
+        version, entries = seed.version, seed.entries
         meta = await self.meta.find_one({"_id": "seed"}) or {}
         now = _millis(utcnow())
         docs = [{"_id": e.id, "entry": e.model_dump(mode="json"), "revision": 0, "source": "seed",

@@ -27,8 +27,8 @@ class AdminSettings(Settings):
     admin_notifier_url: str | None = None
     #: price of one Viber message in UAH for the cost estimate — set it from the city's Viber contract
     admin_message_price_uah: float = 0.80
-    #: the knowledge base's seed file (C3, the dialog's format); default: the packaged copy of
-    #: the dialog's khmelnytskyi.toml — set it to the same file as DIALOG_FAQ_FILE
+    #: the knowledge base's seed file (C3); default: the packaged one the dialog reads too
+    #: (chatbot_common.faq_seed) — set it to the same file as DIALOG_FAQ_FILE
     admin_faq_file: str | None = None
     #: how often the survey lifecycle job looks for surveys to start (→ active) or end (→ closed)
     admin_survey_tick_seconds: float = 5.0
