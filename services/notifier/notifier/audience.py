@@ -41,6 +41,7 @@ from chatbot_common.events import (
     Segment,
     utcnow,
 )
+from chatbot_common.segments import SegmentRule
 from chatbot_common.store import Store
 
 log = structlog.get_logger("notifier.audience")
@@ -267,36 +268,18 @@ class AudienceIndex:
             found = {rid for rid in open_requests if rid in self.entries}
         else:
             found = set(self.entries)
-        channels = {c.value for c in segment.channels}
-        after, before = segment.registered_after, segment.registered_before
-        if after is not None and after.tzinfo is None:
-            after = after.replace(tzinfo=UTC)
-        if before is not None and before.tzinfo is None:
-            before = before.replace(tzinfo=UTC)
-        if not (settlements or scopes or channels or after or before or segment.has_open_request is not None
-                or segment.answered_survey_id is not None):
+        if not (settlements or scopes or segment.channels or segment.registered_after or segment.registered_before
+                or segment.has_open_request is not None or segment.answered_survey_id is not None):
             return found
+        rule = SegmentRule(segment)
         entries = self.entries
-        out: set[str] = set()
-        for rid in found:
-            entry = entries[rid]
-            if settlements and settlements.isdisjoint(entry.settlements):
-                continue
-            if scopes and entry.notify not in scopes:
-                continue
-            if channels and channels.isdisjoint(entry.channels):
-                continue
-            if after is not None and (entry.registered_at is None or entry.registered_at < after):
-                continue
-            if before is not None and (entry.registered_at is None or entry.registered_at >= before):
-                continue
-            if segment.has_open_request is not None:
-                if (rid in (open_requests or ())) != segment.has_open_request:
-                    continue
-            if segment.answered_survey_id is not None and rid not in (answered or ()):
-                continue
-            out.add(rid)
-        return out
+        wants_open = segment.has_open_request is not None
+        wants_answer = segment.answered_survey_id is not None
+        return {rid for rid in found if rule.holds(
+            notify=entries[rid].notify, settlements=entries[rid].settlements, keys=None,
+            channels=entries[rid].channels, registered_at=entries[rid].registered_at,
+            has_open_request=(rid in (open_requests or ())) if wants_open else None,
+            answered=(rid in (answered or ())) if wants_answer else None)}
 
     def born_on(self, days: Iterable[str]) -> set[str]:
         """Eligible residents whose birthday (``MM-DD``) is one of ``days``."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from chatbot_common.directory import address_key, parse_house, street_key
+from chatbot_common.segments import SegmentRule
 from chatbot_common.events import (
     NotifyScope,
     SurveyAnswer,
@@ -83,47 +83,19 @@ def is_open(survey: SurveyPublished, now: datetime) -> bool:
 
 
 def in_segment(turn: Turn, survey: SurveyPublished) -> bool:
-    """Whether the survey's segment holds for this resident (every filter given, AND).
-
-    As for the notifier's mailings: a resident who chose «no notices» is in no segment;
-    settlements are theirs or an address's; streets need one of their addresses (the
-    houses listed, or any house); an unknown registration time never matches a date
-    filter; «has an open request» reads the dialog's tickets projection; «answered a
-    survey» reads the resident's own record."""
+    """Whether the survey's segment holds for this resident — the notifier's rule
+    (:class:`chatbot_common.segments.SegmentRule`), read from the resident's own profile:
+    «has an open request» from the dialog's tickets projection, «answered a survey» from
+    the resident's own record."""
     resident, segment = turn.resident, survey.segment
-    if resident.notify == NotifyScope.none:
-        return False
-    if segment.answered_survey_id is not None and segment.answered_survey_id not in resident.surveys_answered:
-        return False
     settlements = {a.settlement_id for a in resident.addresses} | ({resident.settlement_id} - {None})
-    if segment.settlement_ids and settlements.isdisjoint(segment.settlement_ids):
-        return False
-    if segment.streets:
-        keys = {a.key.lower() for a in resident.addresses}
-        streets = {street_key(a.settlement_id, a.street_id).lower() for a in resident.addresses}
-        wanted = set()
-        for street in segment.streets:
-            if street.houses:
-                wanted |= {address_key(street.settlement_id, street.street_id,
-                                       parse_house(h) or h.strip()).lower() for h in street.houses}
-            elif street_key(street.settlement_id, street.street_id).lower() in streets:
-                wanted.add("*")
-        if "*" not in wanted and keys.isdisjoint(wanted):
-            return False
-    if segment.notify_scopes and resident.notify not in segment.notify_scopes:
-        return False
-    if segment.channels and {i.channel for i in resident.identities if i.subscribed}.isdisjoint(segment.channels):
-        return False
-    registered = _aware(resident.registered_at)
-    after, before = _aware(segment.registered_after), _aware(segment.registered_before)
-    if after is not None and (registered is None or registered < after):
-        return False
-    if before is not None and (registered is None or registered >= before):
-        return False
-    if segment.has_open_request is not None:
-        if any(ticket.open for ticket in turn.tickets) != segment.has_open_request:
-            return False
-    return True
+    return SegmentRule(segment).holds(
+        notify=NotifyScope(resident.notify).value, settlements=settlements,
+        keys={a.key.lower() for a in resident.addresses},
+        channels={i.channel.value for i in resident.identities if i.subscribed},
+        registered_at=resident.registered_at,
+        has_open_request=any(ticket.open for ticket in turn.tickets) if segment.has_open_request is not None else None,
+        answered=segment.answered_survey_id in resident.surveys_answered if segment.answered_survey_id else None)
 
 
 def open_survey(turn: Turn, survey_id: str) -> SurveyPublished | None:
