@@ -29,6 +29,7 @@ from chatbot_common.store import Store
 from . import audit
 from .errors import ApiError, FieldError
 from .staff import Staff
+from .validators import button_label, web_url
 
 COLLECTION = "info"
 DOC_ID = "content"
@@ -89,18 +90,12 @@ class InfoLinkIn(BaseModel):
     @field_validator("label")
     @classmethod
     def _label(cls, value: str) -> str:
-        value = " ".join(value.split())
-        if not value:
-            raise ValueError("напис не може бути порожнім")
-        return value
+        return button_label(value)
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        value = value.strip()
-        if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value):
-            raise ValueError("адреса має починатися з https:// (або http://) і не містити пробілів")
-        return value
+        return web_url(value)
 
 
 class InfoMove(BaseModel):

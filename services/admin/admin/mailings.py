@@ -55,6 +55,7 @@ from .errors import ApiError, FieldError
 from .figures import Delivery, Figures
 from .outages import AddressIn, Validator, _millis
 from .staff import Staff
+from .validators import web_url
 
 log = structlog.get_logger("admin.mailings")
 
@@ -67,7 +68,6 @@ MAX_TEXT = 7000  # one Viber message
 MAX_LINK_LABEL = 40
 MAX_STREETS = 200
 MAX_EVENTS = 100
-_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _EVENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}$")
 MailingState = Literal["scheduled", "sending", "sent", "cancelled"]
@@ -84,10 +84,7 @@ def _text(value: str) -> str:
 def _url(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
-    value = value.strip()
-    if not _URL.match(value):
-        raise ValueError("адреса має починатися з https:// (або http://) і не містити пробілів")
-    return value
+    return web_url(value)
 
 
 # --------------------------------------------------------------------------- segments
