@@ -71,12 +71,21 @@ def _fast_copies() -> None:
     from mongomock import collection, helpers
 
     atomic = (str, int, float, bool, type(None), bytes, ObjectId, uuid.UUID)
+    # Values a copy may share (immutable); a container holding only these is copied
+    # shallowly, its members' types checked in C (``issuperset`` over ``map(type, …)``)
+    # rather than by one Python call each — a mailing chunk's 7 500 resident ids.
+    shareable = frozenset((*atomic, datetime))
+    plain = frozenset(atomic)
 
     def fast_deepcopy(value: Any, memo: Any = None) -> Any:
         kind = type(value)
         if kind is dict:
+            if shareable.issuperset(map(type, value.values())):
+                return value.copy()
             return {k: fast_deepcopy(v) for k, v in value.items()}
         if kind is list:
+            if shareable.issuperset(map(type, value)):
+                return value.copy()
             return [fast_deepcopy(v) for v in value]
         if kind in atomic or kind is datetime:
             return value
@@ -87,8 +96,12 @@ def _fast_copies() -> None:
     def patch_datetimes(value: Any) -> Any:
         kind = type(value)
         if kind is dict:
+            if plain.issuperset(map(type, value.values())):
+                return value.copy()
             return {k: patch_datetimes(v) for k, v in value.items()}
         if kind is list or kind is tuple:
+            if plain.issuperset(map(type, value)):
+                return list(value)
             return [patch_datetimes(v) for v in value]
         if kind in atomic:
             return value

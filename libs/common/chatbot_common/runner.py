@@ -19,6 +19,7 @@ import signal
 from collections.abc import Awaitable, Callable
 
 import structlog
+import uvloop
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -196,4 +197,14 @@ def run_service(build: Callable[[Settings], ServiceRuntime], settings: Settings)
     """Entry point body for ``python -m <service>``."""
     runtime = build(settings)
     configure_logging(runtime.name, settings.log_level, settings.log_format)
-    asyncio.run(serve_until_signalled(runtime))
+    with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
+        runner.run(serve_until_signalled(runtime))
+
+
+def event_loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """``uvloop`` (the default): the same asyncio API on libuv, with the transports,
+    the selector and the scheduling in C — less CPU for every message a service moves
+    (``make bench``); ``asyncio``: the standard loop (``None`` asks for it)."""
+    if kind == "asyncio":
+        return None
+    return uvloop.new_event_loop

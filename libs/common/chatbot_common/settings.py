@@ -8,6 +8,7 @@ implementations: ``AMQP_URL=memory://`` → in-process bus, ``amqp://…`` → R
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,6 +28,8 @@ class Settings(BaseSettings):
     database_prefix: str = ""  # each service uses database "<prefix><service>"
     log_level: str = "INFO"
     log_format: str = "json"  # json | console
+    # uvloop: libuv's event loop, less CPU per message (make bench); asyncio: the standard one
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     # bus tuning
     bus_prefetch: int = 32

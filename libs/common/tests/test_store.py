@@ -40,6 +40,26 @@ async def test_updates_and_deletes_by_id_touch_only_that_document(store):
     ]
 
 
+async def test_documents_read_or_written_never_share_lists_or_dicts_with_the_caller(store):
+    """The in-memory store copies flat lists and dicts shallowly (memory_store): what a
+    caller changes in a document it wrote or read never changes the stored one."""
+    col = store["c"]
+    at = utcnow().replace(microsecond=0)
+    written = {"_id": "x", "rids": ["a", "b"], "flat": {"n": 1, "at": at}, "deep": [{"k": ["v"]}]}
+    await col.insert_one(written)
+    written["rids"].append("mutated")
+    written["flat"]["n"] = 99
+    written["deep"][0]["k"].append("mutated")
+    read = await col.find_one({"_id": "x"})
+    assert read["rids"] == ["a", "b"] and read["flat"]["n"] == 1 and read["deep"] == [{"k": ["v"]}]
+    read["rids"].append("again")
+    read["flat"]["n"] = 7
+    await col.update_one({"_id": "x"}, {"$push": {"rids": "c"}})
+    after = await col.find_one({"_id": "x"})
+    assert after["rids"] == ["a", "b", "c"] and after["flat"]["n"] == 1
+    assert after["flat"]["at"].replace(tzinfo=None) == at.replace(tzinfo=None)
+
+
 async def test_inbox_remembers_handled_events_once(store):
     inbox = Inbox(store)
     await inbox.setup()

@@ -29,9 +29,14 @@ relay) completes: a stored chunk is never rebuilt, so no resident lands in two b
 a resident not yet in a chunk is planned on the next run, so none is missed; a batch
 published twice has the same event id, and the gateway never sends an event id twice.
 
-Delivery figures (:class:`Figures`) are kept per chunk, each update one conditional
-write on the chunk, so a redelivered ``delivery.*`` event counts once and a resident's
-``delivered``/``seen`` once each.
+Delivery figures (:class:`Figures`) are kept per chunk in a small document of their own
+(collection ``mail_figures``, ``_id`` = the chunk id, made on the first figure), each
+update one conditional write on it, so a redelivered ``delivery.*`` event counts once
+and a resident's ``delivered``/``seen`` once each. Not on the chunk itself: a chunk
+carries up to 7 500 resident ids, and rewriting it for each of the hundreds of
+``delivery.*`` events a mailing brings cost the in-memory store (which copies a
+document on every write) most of the notifier's CPU while the mailing was still going
+out (``make bench-mailing``).
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ JOBS = "jobs"
 CHUNKS = "mail_chunks"
 TOKENS = "mail_tokens"
 EARLY = "mail_early_receipts"
+FIGURES = "mail_figures"
 #: Viber statuses that mean the resident cannot be reached (not subscribed, no Viber)
 UNREACHABLE_STATUSES = frozenset({5, 6})
 #: a receipt for a message token not known yet waits this long for its ``delivery.sent``
@@ -244,10 +250,8 @@ class Mailer:
             cid = chunk_id(job_id, next_chunk)
             chunk_doc: dict[str, Any] = {
                 "_id": cid, "job_id": job_id, "subject_id": job.subject_id, "kind": doc["kind"], "n": next_chunk,
-                "rids": [rid for rid, _ in part], "events": [e.id for e in events], "batches": len(events),
-                "receivers": len(reachable), "unreachable": len(part) - len(reachable),
-                "sent": 0, "failed": 0, "unreachable_channel": 0, "delivered": 0, "seen": 0,
-                "sent_events": [], "failed_users": [], "delivered_users": [], "seen_users": [],
+                "rids": [rid for rid, _ in part], "targeted": len(part), "events": [e.id for e in events],
+                "batches": len(events), "receivers": len(reachable), "unreachable": len(part) - len(reachable),
             }
             pending = entry(cid, events) if events else None
             if pending is not None:
@@ -271,13 +275,22 @@ class Mailer:
 
     async def _planned_totals(self, job_id: str) -> dict[str, int]:
         totals = {"targeted": 0, "unreachable": 0, "receivers": 0, "batches": 0, "chunks": 0}
-        async for c in self.chunks.find({"job_id": job_id}, {"rids": 1, "unreachable": 1, "receivers": 1, "batches": 1}):
-            totals["targeted"] += len(c["rids"])
+        async for c in self.chunks.find({"job_id": job_id},
+                                        {"targeted": 1, "unreachable": 1, "receivers": 1, "batches": 1}):
+            totals["targeted"] += await self.targeted(c)
             totals["unreachable"] += c["unreachable"]
             totals["receivers"] += c["receivers"]
             totals["batches"] += c["batches"]
             totals["chunks"] += 1
         return totals
+
+    async def targeted(self, chunk: dict[str, Any]) -> int:
+        """Residents in a chunk (its count; a chunk stored by an older version has only
+        its list of ids)."""
+        if "targeted" in chunk:
+            return int(chunk["targeted"])
+        doc = await self.chunks.find_one({"_id": chunk["_id"]}, {"rids": 1})
+        return len((doc or {}).get("rids") or [])
 
     async def publish(self, job_id: str) -> bool:
         """Publish the job's pending chunks, a few at once; ``True`` when none is left."""
@@ -314,12 +327,14 @@ class Figures:
         self.mailer = mailer
         self.jobs = mailer.jobs
         self.chunks = mailer.chunks
+        self.figures = store[FIGURES]
         self.tokens = store[TOKENS]
         self.early = store[EARLY]
 
     async def setup(self) -> None:
         await self.early.create_index("at", expireAfterSeconds=int(EARLY_RECEIPT_TTL.total_seconds()))
         await self.early.create_index("token")
+        await self.figures.create_index("job_id")
 
     async def handle(self, event: CloudEvent) -> None:
         data = event.payload()
@@ -333,18 +348,30 @@ class Figures:
     async def _chunk_of_event(self, outbound_event_id: str) -> dict[str, Any] | None:
         return await self.chunks.find_one({"events": outbound_event_id}, {"_id": 1, "job_id": 1})
 
+    async def _bump(self, chunk: dict[str, Any], once_per: str, value: str, inc: dict[str, int]) -> None:
+        """Count ``inc`` on the chunk's figures once per ``value`` (kept in the list
+        ``once_per``): ONE conditional write, so a redelivered event counts once. The
+        figures document is made on the first figure of its chunk."""
+        for _ in range(2):
+            result = await self.figures.update_one({"_id": chunk["_id"], once_per: {"$ne": value}},
+                                                   {"$push": {once_per: value}, "$inc": inc})
+            if result.modified_count:
+                self.mailer.dirty.add(chunk["job_id"])
+                return
+            if await self.figures.count_documents({"_id": chunk["_id"]}, limit=1):
+                return  # counted already (a repeat)
+            try:
+                await self.figures.insert_one({"_id": chunk["_id"], "job_id": chunk["job_id"]})
+            except DuplicateKeyError:
+                pass  # another event of the chunk made it meanwhile
+
     async def _sent(self, data: DeliverySent) -> None:
         chunk = await self._chunk_of_event(data.outbound_event_id)
         if chunk is None:
             return  # not a mailing batch (a reply, a ticket notice)
         await self.tokens.update_one({"_id": data.channel_message_id},
                                      {"$set": {"chunk": chunk["_id"], "job_id": chunk["job_id"]}}, upsert=True)
-        result = await self.chunks.update_one(
-            {"_id": chunk["_id"], "sent_events": {"$ne": data.outbound_event_id}},
-            {"$push": {"sent_events": data.outbound_event_id}, "$inc": {"sent": data.receivers - data.failed}},
-        )
-        if result.modified_count:
-            self.mailer.dirty.add(chunk["job_id"])
+        await self._bump(chunk, "sent_events", data.outbound_event_id, {"sent": data.receivers - data.failed})
         # receipts that arrived before this event
         async for early in self.early.find({"token": data.channel_message_id}):
             await self._count(chunk, early["kind"], early["user"])
@@ -366,12 +393,7 @@ class Figures:
         inc: dict[str, int] = {field: 1}
         if after_acceptance:
             inc["sent"] = -1
-        result = await self.chunks.update_one(
-            {"_id": chunk["_id"], "failed_users": {"$ne": data.channel_user_id}},
-            {"$push": {"failed_users": data.channel_user_id}, "$inc": inc},
-        )
-        if result.modified_count:
-            self.mailer.dirty.add(chunk["job_id"])
+        await self._bump(chunk, "failed_users", data.channel_user_id, inc)
 
     async def _receipt(self, data: DeliveryDelivered | DeliverySeen, kind: str, event_id: str) -> None:
         token = await self.tokens.find_one({"_id": data.channel_message_id})
@@ -390,12 +412,7 @@ class Figures:
     async def _count(self, chunk: dict[str, Any], kind: str, user: str) -> None:
         kinds = ["delivered", "seen"] if kind == "seen" else ["delivered"]  # seen implies delivered
         for k in kinds:
-            result = await self.chunks.update_one(
-                {"_id": chunk["_id"], f"{k}_users": {"$ne": user}},
-                {"$push": {f"{k}_users": user}, "$inc": {k: 1}},
-            )
-            if result.modified_count:
-                self.mailer.dirty.add(chunk["job_id"])
+            await self._bump(chunk, f"{k}_users", user, {k: 1})
 
     # ------------------------------------------------------------------ progress
 
@@ -409,21 +426,21 @@ class Figures:
         cancelled = bool(job.get("cancelled"))
         if cancelled:
             targeted = 0  # those whose batches had gone to the broker before the cancel
-        fields = {"sent": 1, "failed": 1, "delivered": 1, "seen": 1, "unreachable": 1, "unreachable_channel": 1,
-                  "receivers": 1, "withdrawn": 1}
-        if cancelled:
-            fields["rids"] = 1
+        counted = {f["_id"]: f async for f in self.figures.find(
+            {"job_id": job_id}, {"sent": 1, "failed": 1, "delivered": 1, "seen": 1, "unreachable_channel": 1})}
+        fields = {"unreachable": 1, "receivers": 1, "withdrawn": 1, "targeted": 1}
         async for c in self.chunks.find({"job_id": job_id}, fields):
             if c.get("withdrawn"):
                 continue  # never handed to the broker (cancelled): nobody there was targeted
             if cancelled:
-                targeted += len(c["rids"])
-            figures["sent"] += c["sent"]
-            figures["failed"] += c["failed"]
-            figures["delivered"] += c["delivered"]
-            figures["seen"] += c["seen"]
-            figures["unreachable"] += c["unreachable"] + c["unreachable_channel"]
-            viber_unreachable += c["unreachable_channel"]
+                targeted += await self.mailer.targeted(c)
+            f = counted.get(c["_id"], {})
+            figures["sent"] += f.get("sent", 0)
+            figures["failed"] += f.get("failed", 0)
+            figures["delivered"] += f.get("delivered", 0)
+            figures["seen"] += f.get("seen", 0)
+            figures["unreachable"] += c["unreachable"] + f.get("unreachable_channel", 0)
+            viber_unreachable += f.get("unreachable_channel", 0)
             queued += c["receivers"]
         # done: every receiver queued has an outcome (accepted, failed or unreachable)
         done = figures["sent"] + figures["failed"] + viber_unreachable >= queued
