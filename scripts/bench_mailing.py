@@ -323,7 +323,8 @@ async def mailing(args: argparse.Namespace, amqp_url: str, notifier: Any, publis
         shown = ", ".join(f"{name} {arrivals[i]:.2f} s" for name, i in marks if i < len(arrivals))
         job = await notifier.mailer.jobs.find_one({"_id": derived_id(outage.outage_id, outage.revision, "published")})
         planned = f"{job['ready_at'].timestamp() - t0:.2f} s" if job and job.get("ready_at") else "?"
-        print(f"  calls accepted at: {shown}; the notifier had planned (and mostly published) the mailing at {planned}")
+        print(f"  calls accepted at: {shown}; the notifier had planned the mailing at {planned} "
+              "(its batches go to the bus while it plans and after)")
     progress = await wait_done(notifier, outage, 5.0)
     print(f"  notifier figures: {progress}")
 
@@ -387,7 +388,7 @@ async def bench(args: argparse.Namespace, amqp_url: str) -> None:
         print(f"seeded {seeded} residents ({len(index)} eligible, {facts['never']} never to be reached) over "
               f"{len(facts['streets'])} streets in {time.perf_counter() - started:.1f} s; "
               f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-        print(f"gateway, fake Viber: processes; notifier: in this process; RabbitMQ vhost {urlsplit(amqp_url).path}")
+        print(f"gateway, fake Viber: processes; notifier: in this process (on the event loop it runs on as a service); RabbitMQ vhost {urlsplit(amqp_url).path}")
 
         streets, audience = choose_streets(index, facts["streets"], args.audience)
         now = utcnow()
@@ -451,7 +452,11 @@ def main() -> int:
     vhost = f"bench-mailing-{uuid.uuid4().hex[:8]}"
     url = create_vhost(vhost, args.amqp_url)
     try:
-        asyncio.run(bench(args, url))
+        # The notifier runs here on the loop it runs on as a service (run_service: uvloop).
+        from chatbot_common.runner import event_loop_factory
+
+        with asyncio.Runner(loop_factory=event_loop_factory(os.environ.get("EVENT_LOOP", "uvloop"))) as runner:
+            runner.run(bench(args, url))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted: services stopped, vhost removed", file=sys.stderr)
         return 130
