@@ -94,6 +94,38 @@ async def test_the_relay_leaves_fresh_entries_to_the_handling_path(store, record
     assert got == []
 
 
+@pytest.mark.parametrize("shared", [True, False])
+async def test_the_relay_scans_at_start_after_a_failed_flush_and_periodically_only_when_shared(
+        store, recorded, shared):
+    """Another replica's leftovers are only possible in a shared (MongoDB) collection: the
+    in-memory store's relay scans at start and after a failed flush, never on a timer."""
+    bus, _got = recorded
+    outbox = Outbox(bus, store, "things", grace=0.0)
+    outbox.shared = shared
+    scans = 0
+
+    async def scan() -> None:
+        nonlocal scans
+        scans += 1
+
+    job = asyncio.create_task(outbox.relay(safety_scan=0.05, scan=scan))
+    try:
+        await until(lambda: scans == 1)
+        await asyncio.sleep(0.3)  # six safety periods
+        assert (scans > 3) if shared else (scans == 1)
+        before = scans
+        outbox.failed.set()  # a flush here failed: the relay looks again either way
+        await until(lambda: scans > before)
+    finally:
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
+
+
+async def test_an_outbox_knows_whether_its_collection_is_shared(store, recorded, unique):
+    bus, _got = recorded
+    assert Outbox(bus, store, "things").shared is (not store.in_memory)
+
+
 async def test_a_lease_is_held_by_one_replica_and_taken_over_after_it_expires(store):
     first = Lease(store, "poller", ttl=0.3, holder="replica-a")
     second = Lease(store, "poller", ttl=0.3, holder="replica-b")
