@@ -209,10 +209,30 @@ class StaffRepository:
         if result.matched_count == 0:
             raise ApiError(409, "conflict", "Обліковий запис щойно змінив хтось інший; повторіть")
         await self.audit.settle(COLLECTION, staff_id, [rec])
+        if losing_admin and await self.active_admins() == 0:
+            # Two requests took away the last two admins at the same moment (each counted
+            # two before it wrote): each undoes its own change, so at least one admin stays.
+            await self._undo(actor, staff_id, changes, before, now)
+            raise ApiError(409, "last_admin", "Це останній активний адміністратор: його не можна понизити чи вимкнути")
         if changes.get("active") is False:
             await self.end_sessions(staff_id)
         doc.update(changes, updated_at=now)
         return _public(doc)
+
+    async def _undo(self, actor: Staff, staff_id: str, changes: dict[str, Any], before: dict[str, Any],
+                    written_at: datetime) -> None:
+        """Put back what :meth:`update` just wrote (if nobody wrote the account since),
+        audited as ``staff.change_undone``. A crash before this leaves no active admin:
+        ``bootstrap`` at the next start makes the configured account admin again."""
+        now = utcnow()
+        rec = self._record(actor, "staff.change_undone", staff_id, changes, before, now, written_at.isoformat())
+        result = await self.accounts.update_one(
+            {"_id": staff_id, "updated_at": written_at},
+            audit.merge({"$set": {**before, "updated_at": now}}, audit.push(rec)),
+        )
+        if result.matched_count:
+            await self.audit.settle(COLLECTION, staff_id, [rec])
+        log.warning("admin.last_admin_race_undone", staff_id=staff_id, undone=result.matched_count == 1)
 
     async def reset_password(self, actor: Staff, staff_id: str, password: str) -> Staff:
         doc = await self.accounts.find_one({"_id": staff_id})

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import aiohttp
 import pytest
 from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Client, settings
 
-from admin.service import build
+from admin.service import STAFF_REPOSITORY, build
 from chatbot_common.bus import create_bus
 from chatbot_common.store import open_store
 
@@ -133,6 +134,39 @@ async def test_the_last_admin_cannot_be_demoted_or_deactivated(admin):
         status, body = await admin.client.patch(f"/api/v1/staff/{me['id']}", patch)
         assert status == 409 and body["error"]["code"] == "last_admin"
     assert (await admin.client.get("/api/v1/me"))[1]["role"] == "admin"
+
+
+async def test_two_admins_taking_each_other_away_at_once_leave_an_admin(admin, monkeypatch):
+    """Two admins, each demoting or deactivating the other at the same moment: both
+    requests counted two admins before writing (forced here), yet afterwards at least
+    one admin is active; a request that would have left none is undone, audited, 409."""
+    me = (await admin.client.get("/api/v1/me"))[1]
+    second = await admin.client.as_role("admin", "second-admin@example.org")
+    second_id = (await second.get("/api/v1/me"))[1]["id"]
+    staff = admin.runtime.app[STAFF_REPOSITORY]
+    count = staff.active_admins
+    arrived, together = 0, asyncio.Event()
+
+    async def counted_together() -> int:
+        nonlocal arrived
+        n = await count()
+        arrived += 1
+        if arrived == 2:
+            together.set()
+        if arrived <= 2:  # the two checks before the writes see two admins each
+            await together.wait()
+        return n
+
+    monkeypatch.setattr(staff, "active_admins", counted_together)
+    (s1, b1), (s2, b2) = await asyncio.gather(
+        admin.client.patch(f"/api/v1/staff/{second_id}", {"role": "editor"}),
+        second.patch(f"/api/v1/staff/{me['id']}", {"active": False}))
+    assert await count() >= 1
+    assert (s1, s2) != (200, 200)
+    refused = [b for s, b in ((s1, b1), (s2, b2)) if s != 200]
+    assert all(b["error"]["code"] == "last_admin" for b in refused) and refused
+    undone = [r async for r in admin.runtime.store["audit"].find({"action": "staff.change_undone"})]
+    assert len(undone) == len(refused)
 
 
 async def test_bad_staff_input_is_422_naming_the_field(admin):
