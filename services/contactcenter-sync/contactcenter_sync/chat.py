@@ -265,6 +265,7 @@ class ChatBridge:
                         raise
             if contact is not None:
                 contact_id = int(contact["id"])
+                await self._refresh_contact(contact, data)
                 source_id = next((str(ci.get("source_id")) for ci in contact.get("contact_inboxes") or []
                                   if (ci.get("inbox") or {}).get("id") == self.client.inbox_id and ci.get("source_id")),
                                  None) or await self.client.add_contact_inbox(contact_id)
@@ -281,6 +282,23 @@ class ChatBridge:
                                            source_id=f"{SOURCE_PREFIX}{chat_id}:note")
             await self.chats.update_one({"_id": chat_id}, {"$set": {"note_posted": True}})
         return conversation_id
+
+    async def _refresh_contact(self, contact: dict[str, Any], data: ChatRequested) -> None:
+        """A returning resident may have changed their name or phone in the bot since the
+        contact was made: the operator sees what the resident gave last (S6)."""
+        assert self.client is not None
+        name, phone = data.name or None, normalise_phone(data.phone)
+        stale_name = name is not None and name != contact.get("name")
+        stale_phone = phone is not None and phone != contact.get("phone_number")
+        if not (stale_name or stale_phone):
+            return
+        try:
+            await self.client.update_contact(int(contact["id"]), name=name if stale_name else None,
+                                             phone=phone if stale_phone else None)
+        except ChatRefused as exc:  # the chat matters more than the contact card
+            log.warning("chat.contact_update_refused", contact_id=contact["id"], error=str(exc)[:200])
+            return
+        log.info("chat.contact_updated", contact_id=contact["id"], name=stale_name, phone=stale_phone)
 
     async def _undelivered(self, chat_id: str, resident_id: str, message_ids: list[str]) -> None:
         """Tell the dialog these messages never reached the contact center (once each)."""

@@ -109,6 +109,25 @@ class ChatwootClient:
             raise ChatRefused(200, "contact answer without contact.id / contact_inbox.source_id")
         return int(contact["id"]), str(source_id)
 
+    async def update_contact(self, contact_id: int, *, name: str | None, phone: str | None) -> None:
+        """Bring an existing contact's name and phone up to date (``PUT contacts/{id}``).
+        A phone the server refuses (taken by another contact) is left as it was."""
+        body: dict[str, Any] = {}
+        if name:
+            body["name"] = name
+        if phone:
+            body["phone_number"] = phone
+        if not body:
+            return
+        try:
+            await self._call("PUT", f"/contacts/{contact_id}", json=body)
+        except ChatRefused:
+            if "phone_number" not in body:
+                raise
+            body.pop("phone_number")
+            if body:
+                await self._call("PUT", f"/contacts/{contact_id}", json=body)
+
     async def add_contact_inbox(self, contact_id: int, source_id: str | None = None) -> str:
         body: dict[str, Any] = {"inbox_id": self.inbox_id}
         if source_id:

@@ -62,6 +62,22 @@ async def test_a_phone_the_server_refuses_is_left_out(client: ChatwootClient, ce
     assert center.chat.contacts[contact_id]["phone_number"] is None
 
 
+async def test_a_contact_is_updated_and_a_taken_phone_is_left_as_it_was(client: ChatwootClient,
+                                                                          center: ChatCenter) -> None:
+    """PUT contacts/{id}: name and phone replaced; a phone another contact holds (422)
+    leaves the old phone, the name still changes."""
+    contact_id, _ = await client.create_contact(identifier="res-4", name="Олена", phone="+380671234567")
+    await client.create_contact(identifier="res-5", name="Інша", phone="+380500000005")
+    await client.update_contact(contact_id, name="Олена Коваль", phone="+380671111111")
+    assert (center.chat.contacts[contact_id]["name"], center.chat.contacts[contact_id]["phone_number"]) == (
+        "Олена Коваль", "+380671111111")
+    await client.update_contact(contact_id, name="Олена К.", phone="+380500000005")
+    assert (center.chat.contacts[contact_id]["name"], center.chat.contacts[contact_id]["phone_number"]) == (
+        "Олена К.", "+380671111111")
+    with pytest.raises(ChatRefused):
+        await client.update_contact(99999, name="Ніхто", phone=None)
+
+
 async def test_errors(client: ChatwootClient, center: ChatCenter) -> None:
     """A wrong token → ChatRefused 401; an unknown conversation → ChatRefused 404; the
     server down → ChatUnavailable; nothing listening → ChatUnavailable."""

@@ -449,6 +449,24 @@ async def test_replayed_request_and_a_second_chat(center: ChatCenter, amqp_url: 
         await svc.stop()
 
 
+async def test_a_returning_resident_s_new_name_and_phone_reach_the_contact(center: ChatCenter, amqp_url: str,
+                                                                          listener: ChatListener) -> None:
+    """S6: the resident changed their name and phone in the bot since the last chat: the
+    next chat updates the contact the operator sees (the same contact, no second one)."""
+    svc = await ChatSync(center, amqp_url).start()
+    try:
+        await open_chat(svc, listener, "c19")
+        [contact] = center.chat.contacts.values()
+        assert (contact["name"], contact["phone_number"]) == ("Олена Коваль", "+380671234567")
+        await svc.publish(end("c19"))
+        await listener.wait("chat.closed", chat_id="c19")
+        await open_chat(svc, listener, "c20", name="Олена Шевчук", phone="050 765 43 21")
+        [contact] = center.chat.contacts.values()
+        assert (contact["name"], contact["phone_number"]) == ("Олена Шевчук", "+380507654321")
+    finally:
+        await svc.stop()
+
+
 async def test_a_contact_the_search_missed_is_reused(center: ChatCenter, amqp_url: str,
                                                      listener: ChatListener) -> None:
     """The contact exists but the search misses it (another replica created it a moment

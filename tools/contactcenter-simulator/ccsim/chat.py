@@ -7,6 +7,7 @@ docs/operator-chat.md of the repository, read from chatwoot/chatwoot v4.15):
 
 - ``GET contacts/search?q=`` (substring match on name, identifier, phone),
   ``POST contacts`` (phone must be E.164, identifier unique → else 422),
+  ``PUT contacts/{id}`` (name, phone: the same checks),
   ``POST contacts/{id}/contact_inboxes``;
 - request bodies are checked against Chatwoot's published OpenAPI document
   (:mod:`.chat_openapi`; a misfit → 422 ``{"message"}``);
@@ -155,6 +156,23 @@ class ChatSim:
         source_id = self.add_contact_inbox(contact["id"], inbox_id, None)
         return {"payload": {"contact": self.contact_view(contact),
                             "contact_inbox": {"inbox": {"id": inbox_id}, "source_id": source_id}}}
+
+    def update_contact(self, contact_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """``PUT contacts/{id}``: the fields given replace the stored ones (custom
+        attributes merge); a phone not in E.164 or held by another contact → 422."""
+        contact = self.contacts.get(contact_id)
+        if contact is None:
+            raise ChatError(404, "Resource could not be found")
+        phone = body.get("phone_number")
+        if phone and not E164.match(str(phone)):
+            raise ChatError(422, "Phone number should be in e164 format")
+        if phone and any(o["phone_number"] == phone for o in self.contacts.values() if o is not contact):
+            raise ChatError(422, "Phone number has already been taken")
+        for key in ("name", "phone_number", "email", "identifier"):
+            if key in body:
+                contact[key] = body[key]
+        contact["custom_attributes"].update(body.get("custom_attributes") or {})
+        return {"payload": self.contact_view(contact)}
 
     def add_contact_inbox(self, contact_id: int, inbox_id: Any, source_id: str | None) -> str:
         contact = self.contacts.get(contact_id)
@@ -381,14 +399,23 @@ async def create_contact(request: web.Request) -> web.Response:
     return web.json_response(_chat(request).create_contact(await _json(request, "/contacts")))
 
 
+def _contact_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["contact_id"])
+    except ValueError:
+        raise ChatError(404, "Resource could not be found") from None
+
+
+@routes.put(API + "/contacts/{contact_id}")
+async def update_contact(request: web.Request) -> web.Response:
+    body = await _json(request, "/contacts/{id}")
+    return web.json_response(_chat(request).update_contact(_contact_id(request), body))
+
+
 @routes.post(API + "/contacts/{contact_id}/contact_inboxes")
 async def create_contact_inbox(request: web.Request) -> web.Response:
     body = await _json(request, "/contacts/{id}/contact_inboxes")
-    try:
-        contact_id = int(request.match_info["contact_id"])
-    except ValueError:
-        raise ChatError(404, "Resource could not be found") from None
-    source_id = _chat(request).add_contact_inbox(contact_id, body.get("inbox_id"), body.get("source_id"))
+    source_id = _chat(request).add_contact_inbox(_contact_id(request), body.get("inbox_id"), body.get("source_id"))
     return web.json_response({"source_id": source_id, "inbox": {"id": body.get("inbox_id")}})
 
 
