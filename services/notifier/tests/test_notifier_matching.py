@@ -104,3 +104,15 @@ async def test_the_projection_keeps_the_newest_and_a_deleted_resident_stays_dele
     await reloaded.load()
     assert len(reloaded.index) == 0
     assert (await store["audience"].find_one({"_id": "at-12a"}))["deleted"] is True
+
+
+@pytest.mark.parametrize("share", [1, 4, 9])  # one, some, all: small audiences are looked up, large ones walked
+def test_recipients_come_in_resident_id_order_whatever_the_audience_s_size(share):
+    """The batch order is the residents' ids sorted, with each one's receiver, whether
+    the audience is a few residents of the index or nearly all of them."""
+    rids = [f"r-{n:03d}" for n in (7, 3, 9, 1, 5, 8, 2, 6, 4)]  # the index holds them in this order
+    index = index_of({rid: resident(rid, houses=[(K, "proskurivska", "12а")]) for rid in rids})
+    audience = set(rids[:share])
+    got = index.recipients(audience)
+    assert [rid for rid, _ in got] == sorted(audience)
+    assert all(receiver == index.entries[rid].receiver and receiver for rid, receiver in got)
