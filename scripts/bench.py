@@ -54,6 +54,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_reference import describe  # noqa: E402
 from gateway.signature import sign  # noqa: E402
 from tests.e2e.harness import TOKEN, BotSystem  # noqa: E402
 from tests.support import rabbitmqctl, vhost_url  # noqa: E402
@@ -458,7 +459,7 @@ async def bench(args: argparse.Namespace, amqp_url: str, vhost: str) -> None:
 def header(args: argparse.Namespace, vhost: str, obs: Observer) -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{platform.platform()}; load average at start {load}")
+          f"{platform.platform()}; load average at start {load}; {describe()}")
     print(f"real RabbitMQ (vhost {vhost!r}, deleted afterwards), in-memory store, every process on this machine")
     print("pids: " + ", ".join(f"{name} {pid or 'not found'}" for name, pid in obs.pids.items()), flush=True)
 

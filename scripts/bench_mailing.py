@@ -67,6 +67,7 @@ from urllib.parse import unquote, urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_reference import describe  # noqa: E402
 from tests.e2e.harness import TOKEN, ServiceProcess, free_port  # noqa: E402
 from tests.support import rabbitmqctl, vhost_url  # noqa: E402
 
@@ -388,7 +389,8 @@ async def bench(args: argparse.Namespace, amqp_url: str) -> None:
         print(f"seeded {seeded} residents ({len(index)} eligible, {facts['never']} never to be reached) over "
               f"{len(facts['streets'])} streets in {time.perf_counter() - started:.1f} s; "
               f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-        print(f"gateway, fake Viber: processes; notifier: in this process (on the event loop it runs on as a service); RabbitMQ vhost {urlsplit(amqp_url).path}")
+        print(f"gateway, fake Viber: processes; notifier: in this process (on the event loop it runs on as a "
+              f"service); RabbitMQ vhost {urlsplit(amqp_url).path}; {describe()}")
 
         streets, audience = choose_streets(index, facts["streets"], args.audience)
         now = utcnow()
