@@ -7,6 +7,9 @@ its semantics and make the common case cheap:
 
 - a filter that names a plain ``_id`` value looks at that one document only (the filter
   is still applied to it, so ``{"_id": x, "deleted": {"$ne": True}}`` stays correct);
+- a filter that compares a top-level field with a range (``{"chat_active_at": {"$lt":
+  t}}``, the due-time scans of background jobs) skips documents where that field is
+  missing or null before mongomock's general filter runs (they cannot match);
 - TTL expiry runs at most once a minute per collection instead of on every access,
   as MongoDB's own TTL monitor does;
 - documents are copied (on every read and write, as mongomock must) by a copier that
@@ -45,6 +48,13 @@ def apply() -> None:
                 store._remove_expired_documents()
                 doc = store._documents.get(wanted)
                 return iter([doc] if doc is not None and filtering.filter_applies(filter, doc) else [])
+        required = _ranged_fields(filter)
+        if required and not self._store.is_empty:
+            # A range against a value never matches a missing or null field (MongoDB
+            # compares within one type): skip those documents before the full filter.
+            applies = filtering.filter_applies
+            return (doc for doc in list(self._store.documents)
+                    if all(doc.get(f) is not None for f in required) and applies(filter, doc))
         return scan(self, filter)
 
     sweep = CollectionStore._remove_expired_documents
@@ -59,6 +69,20 @@ def apply() -> None:
     CollectionStore._remove_expired_documents = remove_expired
     _fast_copies()
     _applied = True
+
+
+_RANGE = ("$lt", "$lte", "$gt", "$gte")
+
+
+def _ranged_fields(filter: Any) -> list[str]:
+    """Top-level plain fields the filter compares with ``$lt``/``$lte``/``$gt``/``$gte``
+    against a non-null value (``{"chat_active_at": {"$lt": t}}``): a document whose field
+    is missing or null cannot match."""
+    if not isinstance(filter, dict):
+        return []
+    return [key for key, cond in filter.items()
+            if isinstance(key, str) and not key.startswith("$") and "." not in key and isinstance(cond, dict)
+            and any(cond.get(op) is not None for op in _RANGE)]
 
 
 def _fast_copies() -> None:

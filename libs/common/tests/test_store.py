@@ -60,6 +60,24 @@ async def test_documents_read_or_written_never_share_lists_or_dicts_with_the_cal
     assert after["flat"]["at"].replace(tzinfo=None) == at.replace(tzinfo=None)
 
 
+@pytest.mark.parametrize(("condition", "expected"), [
+    ({"$lt": 10}, {"five", "list"}),  # an array matches when a member does
+    ({"$gte": 5}, {"five", "ten", "list"}),
+    ({"$gt": 4, "$lt": 11}, {"five", "ten", "list"}),
+    ({"$ne": None}, {"five", "ten", "list", "text"}),
+    ({"$lt": "zzz"}, {"text"}),
+])
+async def test_range_filters_match_the_same_documents_on_both_backends(store, condition, expected):
+    """Ranges never match a missing or null field (the in-memory store skips those
+    documents early); ``$ne`` and array members behave as in MongoDB."""
+    col = store["c"]
+    for _id, value in (("five", 5), ("ten", 10), ("list", [3, 20]), ("text", "abc"), ("none", None)):
+        await col.insert_one({"_id": _id, "f": value, "deleted": False})
+    await col.insert_one({"_id": "missing", "deleted": False})
+    found = {d["_id"] async for d in col.find({"f": condition, "deleted": {"$ne": True}})}
+    assert found == expected
+
+
 async def test_inbox_remembers_handled_events_once(store):
     inbox = Inbox(store)
     await inbox.setup()
