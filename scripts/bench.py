@@ -47,7 +47,6 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
@@ -57,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 from bench_reference import describe  # noqa: E402
 from gateway.signature import sign  # noqa: E402
 from tests.e2e.harness import TOKEN, BotSystem  # noqa: E402
-from tests.support import rabbitmqctl, vhost_url  # noqa: E402
+from tests.support import add_vhost, delete_vhost  # noqa: E402
 
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 GW_TARGET_MS = 0.5
@@ -93,21 +92,6 @@ def find_broker() -> int | None:
             found.append((started, int(entry.name)))
     return min(found)[1] if found else None
 
-
-# ---------------------------------------------------------------- a virtual host of its own
-
-def create_vhost(name: str, amqp_url: str) -> str:
-    user = unquote(urlsplit(amqp_url).username or "guest")
-    rabbitmqctl("add_vhost", name)
-    rabbitmqctl("set_permissions", "-p", name, user, ".*", ".*", ".*")
-    return vhost_url(amqp_url, name)
-
-
-def drop_vhost(name: str) -> None:
-    try:
-        rabbitmqctl("delete_vhost", name)
-    except Exception as exc:  # noqa: BLE001 - report, but don't hide the benchmark's own outcome
-        print(f"warning: could not delete RabbitMQ vhost {name!r}: {exc}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- load
@@ -603,14 +587,14 @@ def main() -> int:
         parser.error("--count must be at least 1")
 
     vhost = f"bench-{uuid.uuid4().hex[:8]}"
-    url = create_vhost(vhost, args.amqp_url)
+    url = add_vhost(vhost, args.amqp_url)
     try:
         asyncio.run(bench(args, url, vhost))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted: services stopped, vhost removed", file=sys.stderr)
         return 130
     finally:
-        drop_vhost(vhost)
+        delete_vhost(vhost, warn=True)
     return 0
 
 

@@ -62,14 +62,14 @@ from collections import deque
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_reference import describe  # noqa: E402
 from tests.e2e.harness import TOKEN, ServiceProcess, free_port  # noqa: E402
-from tests.support import rabbitmqctl, vhost_url  # noqa: E402
+from tests.support import add_vhost, delete_vhost  # noqa: E402
 
 WINDOW_CALLS, WINDOW_SECONDS, MAX_RECEIVERS = 500, 10.0, 300
 FAIL_ONE_IN = 200  # receivers the fake Viber puts in failed_list (status 6)
@@ -420,18 +420,6 @@ async def bench(args: argparse.Namespace, amqp_url: str) -> None:
         fake.wait(10)
 
 
-def create_vhost(name: str, amqp_url: str) -> str:
-    user = unquote(urlsplit(amqp_url).username or "guest")
-    rabbitmqctl("add_vhost", name)
-    rabbitmqctl("set_permissions", "-p", name, user, ".*", ".*", ".*")
-    return vhost_url(amqp_url, name)
-
-
-def drop_vhost(name: str) -> None:
-    try:
-        rabbitmqctl("delete_vhost", name)
-    except Exception as exc:  # noqa: BLE001 - report, but don't hide the benchmark's own outcome
-        print(f"warning: could not delete RabbitMQ vhost {name!r}: {exc}", file=sys.stderr)
 
 
 def main() -> int:
@@ -452,7 +440,7 @@ def main() -> int:
     args.residents = args.residents or (30_000 if args.quick else 300_000)
     args.audience = args.audience or (5_000 if args.quick else 50_000)
     vhost = f"bench-mailing-{uuid.uuid4().hex[:8]}"
-    url = create_vhost(vhost, args.amqp_url)
+    url = add_vhost(vhost, args.amqp_url)
     try:
         # The notifier runs here on the loop it runs on as a service (run_service: uvloop).
         from chatbot_common.runner import event_loop_factory
@@ -463,7 +451,7 @@ def main() -> int:
         print("interrupted: services stopped, vhost removed", file=sys.stderr)
         return 130
     finally:
-        drop_vhost(vhost)
+        delete_vhost(vhost, warn=True)
     return 0
 
 

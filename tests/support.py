@@ -47,17 +47,23 @@ def vhost_url(base_url: str, vhost: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), parts.query, parts.fragment))
 
 
-def add_vhost(name: str) -> None:
-    """A fresh virtual host for one test or module, so fault tests never disturb others."""
-    from urllib.parse import urlsplit
+def add_vhost(name: str, amqp_url: str = AMQP_TEST_URL) -> str:
+    """A fresh virtual host for one test, module or benchmark, so fault tests never
+    disturb others; returns ``amqp_url`` pointed at it."""
+    from urllib.parse import unquote, urlsplit
 
-    user = urlsplit(AMQP_TEST_URL).username or "guest"
+    user = unquote(urlsplit(amqp_url).username or "guest")
     rabbitmqctl("add_vhost", name)
     rabbitmqctl("set_permissions", "-p", name, user, ".*", ".*", ".*")
+    return vhost_url(amqp_url, name)
 
 
-def delete_vhost(name: str) -> None:
+def delete_vhost(name: str, *, warn: bool = False) -> None:
+    """Best effort; ``warn`` says on stderr when it failed (a benchmark's left-over vhost)."""
     try:
         rabbitmqctl("delete_vhost", name)
-    except Exception:  # noqa: BLE001 - best effort clean-up
-        pass
+    except Exception as exc:  # noqa: BLE001 - clean-up must not hide the outcome of what ran
+        if warn:
+            import sys
+
+            print(f"warning: could not delete RabbitMQ vhost {name!r}: {exc}", file=sys.stderr)

@@ -136,6 +136,10 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
             "active": doc.get("active", True)}
 
 
+def _last_admin() -> ApiError:
+    return ApiError(409, "last_admin", "Це останній активний адміністратор: його не можна понизити чи вимкнути")
+
+
 class StaffRepository:
     def __init__(self, store: Store, audit_log: audit.AuditLog, *, token_ttl: int, attempts: int,
                  window: int) -> None:
@@ -195,7 +199,7 @@ class StaffRepository:
         losing_admin = doc["role"] == Role.admin.value and doc.get("active", True) and (
             changes.get("role", Role.admin.value) != Role.admin.value or changes.get("active") is False)
         if losing_admin and await self.active_admins() <= 1:
-            raise ApiError(409, "last_admin", "Це останній активний адміністратор: його не можна понизити чи вимкнути")
+            raise _last_admin()
         now = utcnow()
         before = {k: doc.get(k) for k in changes}
         action = ("staff.deactivated" if changes.get("active") is False
@@ -213,7 +217,7 @@ class StaffRepository:
             # Two requests took away the last two admins at the same moment (each counted
             # two before it wrote): each undoes its own change, so at least one admin stays.
             await self._undo(actor, staff_id, changes, before, now)
-            raise ApiError(409, "last_admin", "Це останній активний адміністратор: його не можна понизити чи вимкнути")
+            raise _last_admin()
         if changes.get("active") is False:
             await self.end_sessions(staff_id)
         doc.update(changes, updated_at=now)

@@ -23,7 +23,6 @@ import aiormq
 import structlog
 from aio_pika.abc import (
     AbstractChannel,
-    AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustConnection,
@@ -80,11 +79,9 @@ class RabbitBus(Bus):
         self._pub_conn: AbstractRobustConnection | None = None
         self._sub_conn: AbstractRobustConnection | None = None
         self._pub_channel: AbstractChannel | None = None
-        self._exchange: AbstractExchange | None = None
         self._consumers: list[tuple[AbstractQueue, str]] = []
         self._channels: list[AbstractChannel] = []
         self._inflight: set[asyncio.Task[None]] = set()
-        self._publish_lock = asyncio.Lock()
 
     async def connect(self) -> None:
         props = {"connection_name": f"{self.name}:publisher"}
@@ -93,17 +90,18 @@ class RabbitBus(Bus):
             self.url, client_properties={"connection_name": f"{self.name}:consumer"}
         )
         # on_return_raises: a mandatory message the broker returns fails the publish.
-        self._pub_channel = await self._pub_conn.channel(publisher_confirms=True, on_return_raises=True)
-        self._exchange = await self._declare_exchanges(self._pub_channel)
+        channel = await self._pub_conn.channel(publisher_confirms=True, on_return_raises=True)
+        await self._declare_exchanges(channel)
+        self._pub_channel = channel  # connected: publishes may go
 
     @staticmethod
-    async def _declare_exchanges(channel: AbstractChannel) -> AbstractExchange:
+    async def _declare_exchanges(channel: AbstractChannel) -> None:
         await channel.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
         unroutable = await channel.declare_exchange(UNROUTABLE_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True)
         parked = await channel.declare_queue(UNROUTABLE_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
         await parked.bind(unroutable)
         try:
-            return await channel.declare_exchange(
+            await channel.declare_exchange(
                 EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True,
                 arguments={"alternate-exchange": UNROUTABLE_EXCHANGE},
             )
@@ -132,7 +130,7 @@ class RabbitBus(Bus):
         open across reconnects) and wait for the confirm. The properties are built
         directly, not through ``aio_pika.Message``: what ``Exchange.publish`` does,
         without a locked message object per publish (``make bench``)."""
-        if self._pub_channel is None or self._exchange is None:
+        if self._pub_channel is None:
             raise PublishError("bus is not connected")
         try:
             if self._pub_channel.is_closed:
