@@ -53,45 +53,15 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_proc import cpu_seconds, find_broker  # noqa: E402
 from bench_reference import describe  # noqa: E402
 from gateway.signature import sign  # noqa: E402
 from tests.e2e.harness import TOKEN, BotSystem  # noqa: E402
 from tests.support import add_vhost, delete_vhost  # noqa: E402
 
-CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 GW_TARGET_MS = 0.5
 DIALOG_TARGET_MS = 1.0
 ANSWER_P99_TARGET_MS = 25.0
-
-
-# ---------------------------------------------------------------- process CPU counters
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of every thread of ``pid`` so far, in seconds (/proc/<pid>/stat)."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        stat = f.read()
-    fields = stat[stat.rindex(b")") + 2:].split()  # after "pid (comm) "; fields[0] is the state (field 3)
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK  # fields 14 and 15: utime, stime
-
-
-def find_broker() -> int | None:
-    """The RabbitMQ node: the oldest ``beam.smp`` booting ``rabbit`` (rabbitmqctl runs its own, short-lived beam)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if (entry / "comm").read_text().strip() != "beam.smp":
-                continue
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            stat = (entry / "stat").read_bytes()
-        except OSError:
-            continue
-        if b"rabbit" in cmdline and b"boot" in cmdline:
-            started = int(stat[stat.rindex(b")") + 2:].split()[19])  # field 22: start time
-            found.append((started, int(entry.name)))
-    return min(found)[1] if found else None
-
 
 
 # ---------------------------------------------------------------- load

@@ -67,6 +67,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_proc import cpu_seconds, find_broker  # noqa: E402
 from bench_reference import describe  # noqa: E402
 from tests.e2e.harness import TOKEN, ServiceProcess, free_port  # noqa: E402
 from tests.support import add_vhost, delete_vhost  # noqa: E402
@@ -263,7 +264,7 @@ async def fetch(session: Any, url: str) -> dict[str, Any]:
 
 
 async def mailing(args: argparse.Namespace, amqp_url: str, notifier: Any, publisher: Any, session: Any,
-                  fake_url: str, outage: Any, label: str) -> None:
+                  fake_url: str, outage: Any, label: str, pids: dict[str, int | None]) -> None:
     from chatbot_common.events import derived_id, make_event
 
     index = notifier.audience.index
@@ -280,6 +281,7 @@ async def mailing(args: argparse.Namespace, amqp_url: str, notifier: Any, publis
     replies = ReplyLoad(amqp_url, args.reply_rate, f"reply-{label}-{uuid.uuid4().hex[:4]}")
     replies.start()
     await asyncio.sleep(1.0)  # replies flowing before the mailing starts
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
     t0 = time.time()
     await publisher.publish(make_event(outage, source="/admin"))
     deadline = time.monotonic() + args.timeout
@@ -293,6 +295,7 @@ async def mailing(args: argparse.Namespace, amqp_url: str, notifier: Any, publis
         if accepted >= expected_receivers or time.monotonic() - last_change > args.stall:
             break
         await asyncio.sleep(0.05)
+    cpu_spent = {name: cpu_seconds(pids[name]) - before for name, before in cpu_before.items()}
     await asyncio.sleep(1.0)  # replies keep flowing just after the mailing too
     replies.stop()
     stats = await fetch(session, fake_url + "/_bench/stats")
@@ -326,6 +329,10 @@ async def mailing(args: argparse.Namespace, amqp_url: str, notifier: Any, publis
         planned = f"{job['ready_at'].timestamp() - t0:.2f} s" if job and job.get("ready_at") else "?"
         print(f"  calls accepted at: {shown}; the notifier had planned the mailing at {planned} "
               "(its batches go to the bus while it plans and after)")
+    if c:
+        shares = ", ".join(f"{name} {spent:.2f} s ({spent * 1000 / c:.1f} ms)" for name, spent in cpu_spent.items())
+        print(f"  CPU from the admin call to the last call accepted (per call): {shares}; "
+              "this process = the notifier + the reply load")
     progress = await wait_done(notifier, outage, 5.0)
     print(f"  notifier figures: {progress}")
 
@@ -404,13 +411,15 @@ async def bench(args: argparse.Namespace, amqp_url: str) -> None:
         publisher = create_bus(amqp_url, name="bench-admin")
         await publisher.connect()
         fake_url = f"http://127.0.0.1:{fake_port}"
+        pids = {"gateway": gateway.process.pid if gateway.process else None, "fake Viber": fake.pid,
+                "broker": find_broker(), "this process": os.getpid()}
         async with aiohttp.ClientSession() as session:
             print(f"\n1. emergency outage on {len(streets)} streets (audience ≈ {audience}: address + whole-city subscribers)")
-            await mailing(args, amqp_url, notifier, publisher, session, fake_url, emergency, "a")
+            await mailing(args, amqp_url, notifier, publisher, session, fake_url, emergency, "a", pids)
             print(f"\n(waiting {WINDOW_SECONDS + 1:.0f} s for Viber's window to empty)")
             await asyncio.sleep(WINDOW_SECONDS + 1)
             print(f"\n2. city-wide outage (audience: every eligible resident, {len(index)})")
-            await mailing(args, amqp_url, notifier, publisher, session, fake_url, city_wide, "b")
+            await mailing(args, amqp_url, notifier, publisher, session, fake_url, city_wide, "b", pids)
         await publisher.close()
     finally:
         if runtime is not None:

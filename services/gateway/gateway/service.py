@@ -53,6 +53,16 @@ def secret(value: object) -> str:
     return str(reveal() if reveal is not None else value or "")
 
 
+def bulk_connector(settings: GatewaySettings) -> aiohttp.TCPConnector:
+    """The mailing lane's connection pool: ``VIBER_BULK_CONCURRENCY`` connections, each
+    reused only within ``VIBER_BULK_KEEPALIVE_SECONDS`` of its last answer; 0 opens a
+    fresh connection for every broadcast."""
+    idle = settings.viber_bulk_keepalive_seconds
+    if idle <= 0:
+        return aiohttp.TCPConnector(limit=settings.viber_bulk_concurrency, force_close=True)
+    return aiohttp.TCPConnector(limit=settings.viber_bulk_concurrency, keepalive_timeout=idle)
+
+
 def build(settings: GatewaySettings, *, bus: Bus | None = None, store: Store | None = None,
           viber_timeout: aiohttp.ClientTimeout = VIBER_TIMEOUT) -> ServiceRuntime:
     token = secret(settings.viber_auth_token)
@@ -89,13 +99,12 @@ def build(settings: GatewaySettings, *, bus: Bus | None = None, store: Store | N
         # Outcomes are kept as long as every consumer's inbox keeps event ids.
         await outbox.collection.create_index("at", expireAfterSeconds=int(settings.inbox_ttl.total_seconds()))
         # Replies: kept-alive connections (a reply is cheap to send again after a dropped
-        # one). Mailings: a fresh connection per broadcast (force_close), so a connection
-        # Viber closed while idle can't turn a batch it never saw into "maybe sent".
+        # one). Mailings: a connection is reused only after a short idle time, so one
+        # Viber closed while idle can hardly turn a batch it never saw into "maybe sent"
+        # (docs/messaging.md, "Viber calls").
         replies = lane("replies", AsyncLimiter(settings.viber_replies_per_second, 1),
                        aiohttp.TCPConnector(limit=32), resend_unknown=True)
-        mailings = lane("mailings", mailings_limiter,
-                        aiohttp.TCPConnector(limit=settings.viber_bulk_concurrency, force_close=True),
-                        resend_unknown=False)
+        mailings = lane("mailings", mailings_limiter, bulk_connector(settings), resend_unknown=False)
         runtime.subscribe(REPLIES_QUEUE, ["outbound.viber.reply"], replies.handle, prefetch=settings.bus_prefetch)
         runtime.subscribe(MAILINGS_QUEUE, ["outbound.viber.bulk"], mailings.handle,
                           prefetch=settings.viber_bulk_concurrency)

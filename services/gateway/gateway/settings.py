@@ -19,6 +19,10 @@ class GatewaySettings(Settings):
     # ends, so its window is never looser than Viber's (window.py).
     viber_bulk_calls_per_10s: int = 500
     viber_bulk_concurrency: int = 16  # broadcast calls in flight at once
+    # A broadcast reuses a pooled connection only if it was idle at most this long (0: a
+    # fresh connection per call). Short, so Viber's end can hardly have closed it while
+    # idle: a batch Viber never saw must not turn "maybe sent" (docs/messaging.md).
+    viber_bulk_keepalive_seconds: float = 2.0
     # Viber documents no global send_message limit (only ~100 unanswered messages per
     # resident per hour), so this cap only guards against a runaway producer; status 12
     # (tooManyRequests) still backs off. docs/messaging.md explains the default.

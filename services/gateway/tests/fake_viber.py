@@ -41,6 +41,8 @@ class FakeViber:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._tokens = itertools.count(5_000_000_000_000_000_001)
+        #: TCP connections accepted so far
+        self.connections = 0
 
     def then(self, method: str, *behaviours: str) -> None:
         self.script[method].extend(behaviours)
@@ -67,6 +69,7 @@ class FakeViber:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self.connections += 1
         try:
             while True:
                 head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")

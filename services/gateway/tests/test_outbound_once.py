@@ -26,7 +26,7 @@ from chatbot_common.events import (
 )
 from chatbot_common.store import open_store
 from gateway.outbound import SENDING
-from gateway.service import SENT_BATCHES, build
+from gateway.service import SENT_BATCHES, build, bulk_connector
 from gateway.settings import GatewaySettings as Settings
 from gateway.viber_api import TransientViberError, ViberApi, ViberOutcomeUnknown
 
@@ -332,6 +332,28 @@ async def test_viber_api_tells_not_sent_from_maybe_sent():
                 await first
         finally:
             await viber.stop()
+
+
+async def test_the_mailing_lane_reuses_a_connection_only_within_its_keepalive():
+    """VIBER_BULK_KEEPALIVE_SECONDS: back-to-back broadcasts share one connection (no
+    handshake per call), one idle longer than the keep-alive opens a fresh one (a
+    connection Viber may have closed is not used), and 0 opens one per call."""
+    viber = FakeViber()
+    await viber.start()
+    message = {"type": "text", "text": "Планове відключення"}
+    try:
+        for idle, pause, expected in [(0.3, 0.0, 1), (0.3, 0.6, 3), (0.0, 0.0, 3)]:
+            connections = viber.connections
+            settings = Settings(viber_auth_token=TOKEN, viber_bulk_keepalive_seconds=idle)
+            async with aiohttp.ClientSession(timeout=TIMEOUT, connector=bulk_connector(settings)) as session:
+                api = ViberApi(viber.url, TOKEN, session)
+                for _ in range(3):
+                    await api.broadcast_message(["r-1", "r-2"], message)
+                    await asyncio.sleep(pause)
+            assert viber.connections - connections == expected, (idle, pause)
+        assert len(viber.acted_on("broadcast_message")) == 9
+    finally:
+        await viber.stop()
 
 
 # ------------------------------------------------------------------ shutdown mid-delivery
