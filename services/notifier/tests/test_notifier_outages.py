@@ -25,7 +25,7 @@ from chatbot_common.events import (
     make_event,
     utcnow,
 )
-from notifier.mailings import CHUNKS, JOBS
+from notifier.mailings import CHUNKS, FIGURES, JOBS
 
 from notifier_testkit import T0, Harness, eventually, outage, resident
 
@@ -196,6 +196,11 @@ async def test_delivery_figures_add_up_and_are_reported_as_mailing_progress(harn
     assert (final["sent"], final["failed"], final["unreachable"]) == (397, 2, 2)
     assert final["targeted"] == final["sent"] + final["failed"] + final["unreachable"]
     assert final["delivered"] == 397 and final["seen"] == 397
+    # What was counted once is kept in short lists, spread over a chunk's figure
+    # documents: a receipt never rewrites a list of the whole chunk's receivers.
+    docs = [d async for d in h.runtime.store[FIGURES].find({"job_id": job})]
+    assert sum(len(d.get("seen_users", [])) for d in docs) == 397
+    assert max(len(d.get("delivered_users", [])) for d in docs) < 397 / 8
 
 
 async def test_redelivered_outage_event_sends_nothing_new(harness: Harness):
