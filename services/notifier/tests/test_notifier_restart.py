@@ -135,3 +135,37 @@ async def test_restart_mid_mailing_on_the_memory_bus(unique: str):
 async def test_restart_mid_mailing_on_rabbitmq(vhost_amqp_url: str, unique: str):
     async with running(vhost_amqp_url, unique) as h:
         await die_and_restart(h)
+
+
+async def test_a_batch_is_attributed_to_its_chunk_whichever_replica_planned_it(unique: str, monkeypatch):
+    """``delivery.*`` events name an outbound batch: the planner remembers its own
+    batches' chunks, another replica (or this one after a restart, or once its memo
+    was cleared) finds them in the store; a batch no mailing planned (a reply) has
+    none."""
+    from chatbot_common.bus import create_bus
+    from chatbot_common.store import open_store
+    from notifier import mailings
+    from notifier.mailings import Job
+
+    store = open_store("memory://", "notifier", memory_namespace=unique)
+    bus = create_bus(f"memory://{unique}")
+    planner, other = Mailer(bus, store, chunk_batches=1), Mailer(bus, store)
+    await planner.setup()
+    await bus.connect()
+    await bus.declare()
+    job = Job(job_id="job-1", subject="outage", subject_id="o1", kind="published", text="Відключення")
+    recipients = [(f"r{i:04d}", f"v{i:04d}") for i in range(700)]  # 3 batches, 3 chunks
+
+    async def audience() -> list[tuple[str, str]]:
+        return recipients
+
+    await planner.run(job, audience)
+    chunks = [c async for c in store[CHUNKS].find({"job_id": "job-1"}, {"events": 1})]
+    assert len(chunks) == 3
+    monkeypatch.setattr(mailings, "MEMO_BATCHES", 2)  # the memo is cleared along the way
+    for mailer in (planner, other, planner):
+        for c in chunks:
+            for batch in c["events"]:
+                assert await mailer.chunk_of_batch(batch) == {"_id": c["_id"], "job_id": "job-1"}
+    assert await other.chunk_of_batch("a-reply") is None
+    await bus.close()
