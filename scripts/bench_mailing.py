@@ -36,8 +36,12 @@ time against the whole projection, the notifier's peak memory (this process's pe
 RSS: the notifier, its index and the seeded data — the fake Viber and the gateway are
 other processes) and the interactive reply p99 measured while the mailing runs (reply
 events published on the bus by a load thread at ``--reply-rate``, timed until the fake
-Viber receives the ``send_message``). Between the mailings it waits for Viber's window
-to empty. A figure printer, not a test: nothing here asserts a time.
+Viber receives the ``send_message``), and the CPU each process spent from the admin call
+to the last call accepted, per call (/proc counters: gateway, fake Viber, broker, this
+process). Between the mailings it waits for Viber's window to empty. After the second,
+it feeds the ``delivered`` and ``seen`` receipts of 50 of its calls (30 000: Viber sends
+both for nearly every receiver) to the notifier's figures and prints their CPU cost
+each. A figure printer, not a test: nothing here asserts a time.
 
 Goals (issue 8): the last of the 50 000 accepted ≤ 1 s after the admin call, the
 300 000 mailing ≤ F + 1 s, match < 200 ms, reply p99 < 200 ms throughout.
@@ -337,6 +341,27 @@ async def mailing(args: argparse.Namespace, amqp_url: str, notifier: Any, publis
     print(f"  notifier figures: {progress}")
 
 
+async def receipts(notifier: Any, outage: Any, tokens: int) -> None:
+    """Viber sends a ``delivered`` and a ``seen`` receipt for nearly every receiver: feed
+    those of ``tokens`` accepted calls (300 receivers each) to the notifier's figures,
+    in this process, without the broker or the gateway — what counting them costs."""
+    from chatbot_common.events import DeliveryDelivered, DeliverySeen, derived_id, make_event, utcnow
+    from notifier.mailings import TOKENS
+
+    job_id = derived_id(outage.outage_id, outage.revision, "published")
+    store = notifier.mailer.jobs.database
+    taken = [doc["_id"] async for doc in store[TOKENS].find({"job_id": job_id}, {"_id": 1}).limit(tokens)]
+    events = [make_event(model(channel="viber", channel_user_id=f"bench-{token}-{k}", channel_message_id=token,
+                               at=utcnow()), source="/bench")
+              for token in taken for k in range(MAX_RECEIVERS) for model in (DeliveryDelivered, DeliverySeen)]
+    started = time.process_time()
+    for event in events:
+        await notifier.figures.handle(event)
+    spent = time.process_time() - started
+    print(f"  receipts: {len(events)} delivered/seen of {len(taken)} calls counted in {spent:.2f} CPU-s "
+          f"({spent * 1000 / max(1, len(events)):.3f} ms each; the notifier's figures alone, no broker)")
+
+
 async def wait_done(notifier: Any, outage: Any, timeout: float) -> str:
     """The notifier's own figures for the mailing (from the gateway's delivery.* events)."""
     from chatbot_common.events import derived_id
@@ -420,6 +445,7 @@ async def bench(args: argparse.Namespace, amqp_url: str) -> None:
             await asyncio.sleep(WINDOW_SECONDS + 1)
             print(f"\n2. city-wide outage (audience: every eligible resident, {len(index)})")
             await mailing(args, amqp_url, notifier, publisher, session, fake_url, city_wide, "b", pids)
+            await receipts(notifier, city_wide, 50)
         await publisher.close()
     finally:
         if runtime is not None:
