@@ -4,7 +4,7 @@ Starts fake Viber, gateway and dialog as separate processes (as in the e2e tests
 RabbitMQ virtual host of its own (created at start, deleted at the end, also on failure
 or Ctrl-C), and POSTs signed ``message`` callbacks straight at the gateway, each from
 its own resident so every one gets a reply. After a short idle measurement and a
-warm-up (which also checks that replies arrive at all), four phases, each waiting until
+warm-up (which also checks that replies arrive at all), four phases (the first in two parts), each waiting until
 every reply has reached the fake Viber API before the next begins:
 
 1. burst — N callbacks as fast as the gateway takes them (a bounded number in flight):
