@@ -140,17 +140,9 @@ class ChatSim:
         inbox_id = body.get("inbox_id")
         if not isinstance(inbox_id, int):
             raise ChatError(422, "inbox_id is required")
-        phone = body.get("phone_number")
-        if phone and not E164.match(str(phone)):
-            raise ChatError(422, "Phone number should be in e164 format")
-        identifier = body.get("identifier")
-        for other in self.contacts.values():
-            if identifier and other["identifier"] == identifier:
-                raise ChatError(422, "Identifier has already been taken")
-            if phone and other["phone_number"] == phone:
-                raise ChatError(422, "Phone number has already been taken")
-        contact = {"id": self.next_id(), "name": body.get("name") or "", "identifier": identifier,
-                   "phone_number": phone, "email": body.get("email"),
+        self._check_contact(body)
+        contact = {"id": self.next_id(), "name": body.get("name") or "", "identifier": body.get("identifier"),
+                   "phone_number": body.get("phone_number"), "email": body.get("email"),
                    "custom_attributes": dict(body.get("custom_attributes") or {}), "inboxes": []}
         self.contacts[contact["id"]] = contact
         source_id = self.add_contact_inbox(contact["id"], inbox_id, None)
@@ -159,20 +151,29 @@ class ChatSim:
 
     def update_contact(self, contact_id: int, body: dict[str, Any]) -> dict[str, Any]:
         """``PUT contacts/{id}``: the fields given replace the stored ones (custom
-        attributes merge); a phone not in E.164 or held by another contact → 422."""
+        attributes merge); the same checks as a new contact's → 422."""
         contact = self.contacts.get(contact_id)
         if contact is None:
             raise ChatError(404, "Resource could not be found")
-        phone = body.get("phone_number")
-        if phone and not E164.match(str(phone)):
-            raise ChatError(422, "Phone number should be in e164 format")
-        if phone and any(o["phone_number"] == phone for o in self.contacts.values() if o is not contact):
-            raise ChatError(422, "Phone number has already been taken")
+        self._check_contact(body, contact)
         for key in ("name", "phone_number", "email", "identifier"):
             if key in body:
                 contact[key] = body[key]
         contact["custom_attributes"].update(body.get("custom_attributes") or {})
         return {"payload": self.contact_view(contact)}
+
+    def _check_contact(self, body: dict[str, Any], contact: dict[str, Any] | None = None) -> None:
+        """A phone must be E.164; a phone or identifier another contact holds → 422."""
+        phone, identifier = body.get("phone_number"), body.get("identifier")
+        if phone and not E164.match(str(phone)):
+            raise ChatError(422, "Phone number should be in e164 format")
+        for other in self.contacts.values():
+            if other is contact:
+                continue
+            if identifier and other["identifier"] == identifier:
+                raise ChatError(422, "Identifier has already been taken")
+            if phone and other["phone_number"] == phone:
+                raise ChatError(422, "Phone number has already been taken")
 
     def add_contact_inbox(self, contact_id: int, inbox_id: Any, source_id: str | None) -> str:
         contact = self.contacts.get(contact_id)
