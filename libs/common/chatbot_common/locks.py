@@ -1,5 +1,6 @@
 """Per-key FIFO locks: keep one resident's messages in order while different
-residents' messages run concurrently (used by the dialog and the gateway)."""
+residents' messages run concurrently (used by the dialog and the gateway); and
+:func:`wait_event`, the background jobs' "until woken or the next round"."""
 
 from __future__ import annotations
 
@@ -35,3 +36,17 @@ class KeyedLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+async def wait_event(event: asyncio.Event, timeout: float | None) -> bool:
+    """Wait until ``event`` is set, at most ``timeout`` seconds (``None``: no limit);
+    ``True`` when it was set, ``False`` when the time ran out.
+
+    ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` can swallow a
+    cancellation that lands as the wait completes, and a service's stop then hangs."""
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

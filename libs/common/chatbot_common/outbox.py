@@ -37,6 +37,7 @@ import structlog
 
 from .bus import Bus, PublishError
 from .events import CloudEvent, utcnow
+from .locks import wait_event
 from .store import Store
 
 log = structlog.get_logger("chatbot.outbox")
@@ -127,12 +128,7 @@ class Outbox:
                 raise
             except Exception as exc:  # noqa: BLE001 - the relay must outlive a bad round
                 log.warning("outbox.relay_failed", collection=self.name, error=repr(exc)[:200])
-            if not self.failed.is_set():
-                try:
-                    # not wait_for: see lease._acquire_quietly
-                    async with asyncio.timeout(safety_scan if self.shared else None):
-                        await self.failed.wait()
-                except TimeoutError:
-                    continue
+            if not await wait_event(self.failed, safety_scan if self.shared else None):
+                continue
             self.failed.clear()
             await asyncio.sleep(self.grace)

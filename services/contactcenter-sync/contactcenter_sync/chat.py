@@ -63,6 +63,7 @@ from chatbot_common.events import (
     make_event,
     utcnow,
 )
+from chatbot_common.locks import wait_event
 from chatbot_common.outbox import FIELD as OUTBOX
 from chatbot_common.outbox import Outbox, entry
 from chatbot_common.store import Store
@@ -381,11 +382,7 @@ class ChatBridge:
                 raise
             except Exception as exc:  # noqa: BLE001 - the loop outlives a bad round
                 log.error("chat.deliver_failed", error=repr(exc)[:300])
-            try:
-                async with asyncio.timeout(self.settings.chat_retry_min_seconds):  # not wait_for (3.11)
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
+            await wait_event(self.wake, self.settings.chat_retry_min_seconds)
 
     async def deliver_once(self) -> None:
         if self.client is None:

@@ -48,6 +48,7 @@ from chatbot_common.events import (
     make_event,
     utcnow,
 )
+from chatbot_common.locks import wait_event
 from chatbot_common.outbox import FIELD as OUTBOX
 from chatbot_common.outbox import Outbox, entry
 from chatbot_common.store import Store
@@ -231,11 +232,7 @@ class TicketSync:
         if timeout <= 0:
             await asyncio.sleep(0)
             return
-        try:
-            async with asyncio.timeout(timeout):  # not wait_for (Python 3.11 may swallow a cancel)
-                await self.wake.wait()
-        except TimeoutError:
-            pass
+        await wait_event(self.wake, timeout)
 
     async def _refresh_pending_gauge(self) -> None:
         try:

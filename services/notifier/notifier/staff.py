@@ -53,6 +53,7 @@ from chatbot_common.events import (
     make_event,
     utcnow,
 )
+from chatbot_common.locks import wait_event
 from chatbot_common.store import Store
 from chatbot_common.texts import catalog
 
@@ -273,11 +274,7 @@ class StaffMailings:
         while True:
             self.wake.clear()
             await self.run_due()
-            try:
-                async with asyncio.timeout(every):
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
+            await wait_event(self.wake, every)
 
 
 # ---------------------------------------------------------------------- greetings

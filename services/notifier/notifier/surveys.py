@@ -43,6 +43,7 @@ from chatbot_common.events import (
     derived_id,
     utcnow,
 )
+from chatbot_common.locks import wait_event
 from chatbot_common.store import Store
 from chatbot_common.texts import catalog
 
@@ -227,8 +228,4 @@ class Surveys:
         while True:
             self.wake.clear()
             await self.run_due()
-            try:
-                async with asyncio.timeout(every):
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
+            await wait_event(self.wake, every)
