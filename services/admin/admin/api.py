@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from chatbot_common.directory import CityData
 from chatbot_common.directory.text import fold
 from chatbot_common.directory.house_spec import HouseSpecError, describe, parse_house_spec
-from chatbot_common.events import OutageState
+from chatbot_common.events import OutageState, Utility
 
-from .audit import AuditLog, AuditRecord
+from .audit import ENTITIES, AuditLog, AuditRecord
 from .errors import ApiError, FieldError, dumps
 from .http import Api, Call, QueryParam
 from .faq import FaqRepository
@@ -75,6 +75,20 @@ def _bool(call: Call, name: str) -> bool | None:
         return False
     raise ApiError(422, "validation_failed", f"{name}: true або false",
                    [FieldError(path=f"query.{name}", message="true або false")])
+
+
+#: filters of the outage list
+UTILITIES = [u.value for u in Utility]
+SOURCES = ("admin", "contactcenter")
+
+
+def _choice(call: Call, name: str, choices: tuple[str, ...] | list[str]) -> str | None:
+    """A query parameter that must be one of ``choices`` when given (422 otherwise)."""
+    raw = call.query(name)
+    if raw is not None and raw not in choices:
+        raise ApiError(422, "validation_failed", f"{name}: одне з {', '.join(choices)}",
+                       [FieldError(path=f"query.{name}", message=f"одне з {', '.join(choices)}")])
+    return raw
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -145,8 +159,7 @@ def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: A
 
     @route("GET", "/audit", summary="The audit log, newest first", tag="audit", role=Role.admin,
            response=list[AuditRecord], query=(
-               QueryParam("entity", {"type": "string", "enum": ["outage", "staff", "info", "faq", "faq_question",
-                                                             "mailing", "greetings"]}, "what was changed"),
+               QueryParam("entity", {"type": "string", "enum": list(ENTITIES)}, "what was changed"),
                QueryParam("entity_id", {"type": "string"}, "the outage or account id"),
                QueryParam("actor_id", {"type": "string"}, "who changed it"),
                QueryParam("before", {"type": "string", "format": "date-time"}, "older than (paging)"),
@@ -159,7 +172,7 @@ def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: A
             except ValueError:
                 raise ApiError(422, "validation_failed", "before: дата ISO-8601",
                                [FieldError(path="query.before", message="дата ISO-8601")]) from None
-        return await audit_log.list(entity=call.query("entity"), entity_id=call.query("entity_id"),
+        return await audit_log.list(entity=_choice(call, "entity", ENTITIES), entity_id=call.query("entity_id"),
                                     actor_id=call.query("actor_id"), limit=_int(call, "limit", 100, 1, 500),
                                     before=before)
 
@@ -169,13 +182,13 @@ def build_api(*, staff: StaffRepository, outages: OutageRepository, audit_log: A
            tag="outages", role=Role.viewer, response=list[Outage], query=(
                QueryParam("active", {"type": "boolean"}, "true: published and not resolved/cancelled; false: past"),
                QueryParam("settlement", {"type": "string"}, "settlement id"),
-               QueryParam("utility", {"type": "string"}, "cold_water, hot_water, heating, electricity, gas, …"),
-               QueryParam("source", {"type": "string", "enum": ["admin", "contactcenter"]}, "who published it"),
+               QueryParam("utility", {"type": "string", "enum": UTILITIES}, "what is off"),
+               QueryParam("source", {"type": "string", "enum": list(SOURCES)}, "who published it"),
                LIMIT,
                QueryParam("offset", {"type": "integer", "minimum": 0, "default": 0}, "skip this many")))
     async def list_outages(call: Call) -> list[Outage]:
         docs = await outages.list(active=_bool(call, "active"), settlement_id=call.query("settlement"),
-                                  utility=call.query("utility"), source=call.query("source"),
+                                  utility=_choice(call, "utility", UTILITIES), source=_choice(call, "source", SOURCES),
                                   limit=_int(call, "limit", 100, 1, 500), offset=_int(call, "offset", 0, 0, 10**6))
         return [to_outage(d) for d in docs]
 

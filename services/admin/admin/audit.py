@@ -26,13 +26,17 @@ PENDING = "pending_audit"
 COLLECTION = "audit"
 
 
+#: what the audit log records changes of (``entity``); the API's filter takes these
+ENTITIES = ("outage", "staff", "info", "faq", "faq_question", "mailing", "greetings", "survey")
+
+
 class AuditRecord(BaseModel):
     id: str
     at: datetime
     actor_id: str
     actor_email: str
     action: str  # outage.published, outage.updated, staff.created, staff.role_changed …
-    entity: str  # outage | staff
+    entity: str  # one of ENTITIES
     entity_id: str
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None

@@ -30,7 +30,7 @@ from .staff import Role
 
 def register(api: Api, mailings: MailingRepository, greetings: GreetingsRepository, *,
              notifier_url: str | None, price_uah: float) -> None:
-    from .api import LIMIT, _int
+    from .api import LIMIT, _choice, _int
 
     route = api.route
 
@@ -58,11 +58,7 @@ def register(api: Api, mailings: MailingRepository, greetings: GreetingsReposito
                           "scheduled, sending, sent or cancelled"),
                LIMIT, QueryParam("offset", {"type": "integer", "minimum": 0, "default": 0}, "skip this many")))
     async def list_mailings(call: Call) -> list[Mailing]:
-        state = call.query("state")
-        if state is not None and state not in STATES:
-            raise ApiError(422, "validation_failed", f"state: одне з {', '.join(STATES)}",
-                           [FieldError(path="query.state", message=f"одне з {', '.join(STATES)}")])
-        return await mailings.list(state=state, limit=_int(call, "limit", 100, 1, 500),
+        return await mailings.list(state=_choice(call, "state", STATES), limit=_int(call, "limit", 100, 1, 500),
                                    offset=_int(call, "offset", 0, 0, 10**6))
 
     @route("POST", "/mailings", summary="Send a message to a segment now or at send_at: mailing.requested",

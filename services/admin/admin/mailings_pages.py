@@ -91,6 +91,21 @@ def segment_from(segment: Any, panel: Panel) -> dict[str, Any]:
             "answered_survey_id": segment.answered_survey_id or ""}
 
 
+def segment_picker(panel: Panel, seg: dict[str, Any], rows: int | None = None) -> dict[str, Any]:
+    """What the segment form shows (mailings and surveys): the segment with its street
+    rows padded to ``rows`` (at least :data:`ROWS_MIN`, one empty row after the filled
+    ones), the streets of its settlement (the first one when none or an unknown one is
+    chosen) and the settlements."""
+    filled = len(seg["streets"])
+    count = max(ROWS_MIN, filled + 1, rows or 0)
+    seg = {**seg, "streets": list(seg["streets"]) + [{"street": "", "houses": ""}] * (count - filled)}
+    city = panel.city
+    settlement = seg["settlement_id"] if city.settlement(seg["settlement_id"]) else city.settlements[0].id
+    directory = city.street_directory(settlement)
+    return {"segment": seg, "streets": list(directory.streets) if directory else [],
+            "settlements": list(city.settlements)}
+
+
 async def published_surveys(panel: Panel, ctx: Ctx, exclude: str | None = None) -> list[Any]:
     """The surveys a segment may name in «відповіли на опитування» (published ones)."""
     found = await panel.api(ctx, "GET", "/surveys", query={"limit": "500"})
@@ -110,16 +125,6 @@ def register(panel: Panel, app: web.Application) -> None:
     env = aiohttp_jinja2.get_env(app)
     env.globals.update(MAILING_STATES=MAILING_STATES, describe_segment=lambda s: describe_segment(s, panel.city))
 
-    def picker(seg: dict[str, Any], rows: int | None = None) -> dict[str, Any]:
-        filled = len(seg["streets"])
-        count = max(ROWS_MIN, filled + 1, rows or 0)
-        seg = {**seg, "streets": list(seg["streets"]) + [{"street": "", "houses": ""}] * (count - filled)}
-        settlement = seg["settlement_id"] if panel.city.settlement(seg["settlement_id"]) \
-            else panel.city.settlements[0].id
-        directory = panel.city.street_directory(settlement)
-        return {"segment": seg, "streets": list(directory.streets) if directory else [],
-                "settlements": list(panel.city.settlements)}
-
     def rows(ctx: Ctx) -> int | None:
         raw = ctx.form.get("rows", "")
         return int(raw) + 1 if raw.isdigit() and ctx.form.get("action") == "add_row" else None
@@ -137,7 +142,7 @@ def register(panel: Panel, app: web.Application) -> None:
 
     async def mailing_form(ctx: Ctx, values: dict[str, Any], errors: dict[str, str], *, audience: Any = None,
                      status: int = 200, add: int | None = None) -> web.Response:
-        chosen = picker(values["segment"], add)
+        chosen = segment_picker(panel, values["segment"], add)
         general = [m for p, m in errors.items() if p in ("body", "segment") or p.startswith("query")]
         return panel.render(ctx, "mailing_form.html", {
             "values": {**values, "segment": chosen["segment"]}, "streets": chosen["streets"],
@@ -276,7 +281,7 @@ def register(panel: Panel, app: web.Application) -> None:
 
     async def event_form(ctx: Ctx, values: dict[str, Any], errors: dict[str, str], *, new: bool, status: int = 200,
                    add: int | None = None) -> web.Response:
-        chosen = picker(values["segment"], add)
+        chosen = segment_picker(panel, values["segment"], add)
         general = [m for p, m in errors.items() if p in ("body", "segment", "form", "id")]
         return panel.render(ctx, "greeting_event.html", {
             "values": {**values, "segment": chosen["segment"]}, "streets": chosen["streets"],

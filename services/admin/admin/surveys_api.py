@@ -15,7 +15,7 @@ SEPARATORS = {"comma": ",", "semicolon": ";"}
 
 
 def register(api: Api, surveys: SurveyRepository) -> None:
-    from .api import LIMIT, _int
+    from .api import LIMIT, _choice, _int
 
     route = api.route
 
@@ -25,11 +25,7 @@ def register(api: Api, surveys: SurveyRepository) -> None:
                           "draft, scheduled, active, closed or cancelled"),
                LIMIT, QueryParam("offset", {"type": "integer", "minimum": 0, "default": 0}, "skip this many")))
     async def list_surveys(call: Call) -> list[Survey]:
-        state = call.query("state")
-        if state is not None and state not in STATES:
-            raise ApiError(422, "validation_failed", f"state: одне з {', '.join(STATES)}",
-                           [FieldError(path="query.state", message=f"одне з {', '.join(STATES)}")])
-        return await surveys.list(state=state, limit=_int(call, "limit", 100, 1, 500),
+        return await surveys.list(state=_choice(call, "state", STATES), limit=_int(call, "limit", 100, 1, 500),
                                   offset=_int(call, "offset", 0, 0, 10**6))
 
     @route("POST", "/surveys", summary="Create a draft survey (the builder's data); nothing is published",

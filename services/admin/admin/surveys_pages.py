@@ -15,8 +15,8 @@ from aiohttp import web
 
 from .errors import ApiError
 from .mailings import describe_segment
-from .mailings_pages import published_surveys, segment_body, segment_from, segment_values
-from .panel import PREFIX, ROWS_MIN, Ctx, Panel, _redirect, _uk, kyiv, parse_local
+from .mailings_pages import published_surveys, segment_body, segment_from, segment_picker, segment_values
+from .panel import PREFIX, Ctx, Panel, _redirect, _uk, kyiv, parse_local
 from .staff import Role
 from .surveys import MAX_INTRO, MAX_QUESTIONS, MAX_TITLE
 
@@ -104,16 +104,6 @@ def register(panel: Panel, app: web.Application) -> None:
     env = aiohttp_jinja2.get_env(app)
     env.globals.update(SURVEY_STATES=SURVEY_STATES, KINDS=KINDS)
 
-    def picker(seg: dict[str, Any], rows: int | None = None) -> dict[str, Any]:
-        filled = len(seg["streets"])
-        count = max(ROWS_MIN, filled + 1, rows or 0)
-        seg = {**seg, "streets": list(seg["streets"]) + [{"street": "", "houses": ""}] * (count - filled)}
-        settlement = seg["settlement_id"] if panel.city.settlement(seg["settlement_id"]) \
-            else panel.city.settlements[0].id
-        directory = panel.city.street_directory(settlement)
-        return {"segment": seg, "streets": list(directory.streets) if directory else [],
-                "settlements": list(panel.city.settlements)}
-
     def fail(ctx: Ctx, exc: ApiError) -> web.Response:
         return panel.render(ctx, "error.html", {"status": exc.status, "message": exc.message}, status=exc.status)
 
@@ -122,7 +112,7 @@ def register(panel: Panel, app: web.Application) -> None:
 
     async def builder(ctx: Ctx, values: dict[str, Any], errors: dict[str, str], *, survey: Any = None,
                 status: int = 200, rows: int | None = None, focus: str | None = None) -> web.Response:
-        chosen = picker(values["segment"], rows)
+        chosen = segment_picker(panel, values["segment"], rows)
         general = [m for p, m in errors.items()
                    if p in ("body", "segment", "form", "questions") or p.startswith("query")
                    or p.endswith("question_id") or p.endswith(".kind")]

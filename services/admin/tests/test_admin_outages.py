@@ -217,6 +217,23 @@ async def test_list_filters(admin):
     assert await ids("?settlement=oleshyn") == {b["id"]}
     assert await ids("?utility=cold_water") == {a["id"]}
     assert (await admin.client.get("/api/v1/outages?active=maybe"))[0] == 422
+    # an unknown utility or source is a mistake to report, not an empty list
+    for query, field in (("utility=water", "query.utility"), ("source=viber", "query.source")):
+        status, body = await admin.client.get(f"/api/v1/outages?{query}")
+        assert status == 422 and [f["path"] for f in body["error"]["fields"]] == [field], body
+    assert await ids("?source=admin") == {a["id"], b["id"]}
+
+
+async def test_the_audit_filter_takes_every_entity_the_log_records(admin):
+    """The entities the audit page offers (surveys too) are accepted; others are 422."""
+    for entity in ("outage", "staff", "survey", "greetings", "faq_question"):
+        status, body = await admin.client.get(f"/api/v1/audit?entity={entity}")
+        assert status == 200, (entity, body)
+    status, body = await admin.client.get("/api/v1/audit?entity=outages")
+    assert status == 422 and [f["path"] for f in body["error"]["fields"]] == ["query.entity"], body
+    _, spec = await admin.client.get("/api/v1/openapi.json")
+    params = {p["name"]: p for p in spec["paths"]["/api/v1/audit"]["get"]["parameters"]}
+    assert "survey" in params["entity"]["schema"]["enum"]
 
 
 async def test_delivery_figures_follow_mailing_progress(admin):
