@@ -78,9 +78,7 @@ async def answer_settlement(turn: Turn, answer: Answer) -> bool:
     else:
         settlement = match_settlement(turn.city.settlements, answer.text)
         if settlement is None:
-            turn.note("errors.settlement")
-            turn.ask()
-            return True
+            return turn.ask_again("errors.settlement")
     choose_settlement(turn, settlement.id)
     return True
 
@@ -144,9 +142,7 @@ async def answer_street(turn: Turn, answer: Answer) -> bool:
         return True
     text = " ".join(answer.text.split())
     if not 2 <= len(text) <= MAX_STREET or sum(ch.isalpha() for ch in text) < 2:
-        turn.note("errors.street")
-        turn.ask()
-        return True
+        return turn.ask_again("errors.street")
     if not directory:  # a settlement without a directory: take the street as written
         choose_typed_street(turn, text)
         return True
@@ -210,9 +206,7 @@ async def answer_house(turn: Turn, answer: Answer) -> bool:
         return False
     house = parse_house(answer.text)
     if house is None:
-        turn.note("errors.house")
-        turn.ask()
-        return True
+        return turn.ask_again("errors.house")
     turn.set(house=house)
     turn.go("apartment", keep=True)
     return True
@@ -236,9 +230,7 @@ async def answer_apartment(turn: Turn, answer: Answer) -> bool:
         return False
     apartment = parse_apartment(answer.text)
     if apartment is None:
-        turn.note("errors.apartment")
-        turn.ask()
-        return True
+        return turn.ask_again("errors.apartment")
     finish(turn, apartment)
     return True
 

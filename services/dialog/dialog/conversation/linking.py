@@ -205,9 +205,7 @@ async def answer_enter(turn: Turn, answer: Answer) -> bool:
     if answer.code:
         return False
     if read_code(answer.text) is None:
-        turn.note("linking.not_a_code", digits=CODE_DIGITS)
-        turn.ask()
-        return True
+        return turn.ask_again("linking.not_a_code", digits=CODE_DIGITS)
     await enter_code(turn, answer.text)
     return True
 
@@ -328,11 +326,7 @@ async def answer_unlink(turn: Turn, answer: Answer) -> bool:
     if answer.code == codes.APPS_UNLINK_CONFIRM:
         unlink(turn, str(turn.data.get("token")))
         return True
-    if answer.code:
-        return False
-    turn.note("errors.use_buttons")
-    turn.ask()
-    return True
+    return turn.unrecognised(answer)
 
 
 def unlink(turn: Turn, token: str) -> None:

@@ -97,9 +97,7 @@ async def answer_name(turn: Turn, answer: Answer) -> bool:
         return False
     name = clean_name(answer.text)
     if name is None:
-        turn.note("errors.name")
-        turn.ask()
-        return True
+        return turn.ask_again("errors.name")
     turn.resident.name = name
     _saved(turn)
     return True
@@ -141,9 +139,7 @@ async def answer_birth_date(turn: Turn, answer: Answer) -> bool:
         return False
     born = parse_birth_date(answer.text, turn.ctx.clock().date())
     if born is None:
-        turn.note("errors.birth_date")
-        turn.ask()
-        return True
+        return turn.ask_again("errors.birth_date")
     turn.resident.birth_date = born.isoformat()
     _saved(turn)
     return True
@@ -220,11 +216,7 @@ async def answer_delete(turn: Turn, answer: Answer) -> bool:
     if answer.code == codes.PROFILE_DELETE_CONFIRM:
         forget(turn)
         return True
-    if answer.code:
-        return False
-    turn.note("errors.use_buttons")
-    turn.ask()
-    return True
+    return turn.unrecognised(answer)
 
 
 def forget(turn: Turn) -> None:

@@ -98,9 +98,7 @@ async def answer_name(turn: Turn, answer: Answer) -> bool:
         return False
     name = clean_name(answer.text)
     if name is None:
-        turn.note("errors.name")
-        turn.ask()
-        return True
+        return turn.ask_again("errors.name")
     turn.resident.name = name
     turn.go("phone", keep=True)
     return True
@@ -159,9 +157,7 @@ def ask_notify(turn: Turn) -> None:
 
 async def answer_notify(turn: Turn, answer: Answer) -> bool:
     if not answer.code:
-        turn.note("errors.use_buttons")
-        turn.ask()
-        return True
+        return turn.ask_again("errors.use_buttons")
     scope = codes.value(answer.code, codes.NOTIFY)
     if scope not in {s.value for s in NotifyScope}:
         return False

@@ -308,9 +308,7 @@ async def answer_question(turn: Turn, answer: Answer) -> bool:
         given = _progress(turn, survey.survey_id)["answers"].get(question.question_id) or {}
         if not given.get("options"):
             if question.required:
-                turn.note("surveys.choose_one")
-                turn.ask()
-                return True
+                return turn.ask_again("surveys.choose_one")
             _save(turn, survey, question, {"skipped": True})
         next_question()
         return True
@@ -350,9 +348,7 @@ def _typed(turn: Turn, survey: SurveyPublished, question: SurveyQuestion, text: 
             _save(turn, survey, question, {"options": [chosen.key]})
             next_question()
             return True
-    turn.note("errors.use_buttons")
-    turn.ask()
-    return True
+    return turn.ask_again("errors.use_buttons")
 
 
 def back_from_question(turn: Turn) -> None:
@@ -404,11 +400,7 @@ async def answer_summary(turn: Turn, answer: Answer) -> bool:
         else:
             _go_question(turn, survey, 0)
         return True
-    if answer.code:
-        return False
-    turn.note("errors.use_buttons")
-    turn.ask()
-    return True
+    return turn.unrecognised(answer)
 
 
 def back_from_summary(turn: Turn) -> None:

@@ -186,11 +186,7 @@ async def answer_resume(turn: Turn, answer: Answer) -> bool:
     if answer.code == codes.DRAFT_NEW:
         begin(turn)
         return True
-    if answer.code:
-        return False
-    turn.note("errors.use_buttons")
-    turn.ask()
-    return True
+    return turn.unrecognised(answer)
 
 
 # ----------------------------------------------------------------------------- category
@@ -205,9 +201,7 @@ def ask_groups(turn: Turn) -> None:
 
 async def answer_groups(turn: Turn, answer: Answer) -> bool:
     if not answer.code:
-        turn.note("errors.use_buttons")
-        turn.ask()
-        return True
+        return turn.ask_again("errors.use_buttons")
     number = codes.page_number(answer.code)
     if number is not None:
         turn.set(page=number)
@@ -241,9 +235,7 @@ def ask_services(turn: Turn) -> None:
 
 async def answer_services(turn: Turn, answer: Answer) -> bool:
     if not answer.code:
-        turn.note("errors.use_buttons")
-        turn.ask()
-        return True
+        return turn.ask_again("errors.use_buttons")
     number = codes.page_number(answer.code)
     if number is not None:
         turn.set(page=number)
@@ -289,11 +281,7 @@ async def answer_emergency(turn: Turn, answer: Answer) -> bool:
         _draft(turn)["emergency"] = True
         turn.go("t_emergency_help")
         return True
-    if answer.code:
-        return False
-    turn.note("errors.use_buttons")
-    turn.ask()
-    return True
+    return turn.unrecognised(answer)
 
 
 def ask_emergency_help(turn: Turn) -> None:
@@ -321,11 +309,7 @@ async def answer_emergency_help(turn: Turn, answer: Answer) -> bool:
     if answer.code == codes.EMERGENCY_GO_ON:
         turn.go("t_description")
         return True
-    if answer.code:
-        return False
-    turn.note("errors.use_buttons")
-    turn.ask()
-    return True
+    return turn.unrecognised(answer)
 
 
 # ----------------------------------------------------------------------------- description
@@ -354,9 +338,7 @@ async def answer_description(turn: Turn, answer: Answer) -> bool:
         return False
     text = answer.text.strip()
     if len(text) < 3 or sum(ch.isalpha() for ch in text) < 2:
-        turn.note("tickets.description_short")
-        turn.ask()
-        return True
+        return turn.ask_again("tickets.description_short")
     if len(text) > MAX_DESCRIPTION:
         draft["description_long"] = text  # kept: nothing the resident wrote is lost
         turn.ask()
@@ -392,9 +374,7 @@ async def answer_location(turn: Turn, answer: Answer) -> bool:
     draft = _draft(turn)
     if answer.kind == MessageKind.location:
         if answer.lat is None or answer.lon is None or not (-90 <= answer.lat <= 90 and -180 <= answer.lon <= 180):
-            turn.note("tickets.location_bad_pin")
-            turn.ask()
-            return True
+            return turn.ask_again("tickets.location_bad_pin")
         draft["location"] = {"lat": answer.lat, "long": answer.lon,
                              "address_string": turn.t("tickets.pin_label", lat=f"{answer.lat:.5f}",
                                                       lon=f"{answer.lon:.5f}")}
@@ -413,9 +393,7 @@ async def answer_location(turn: Turn, answer: Answer) -> bool:
         return True
     if answer.code:
         return False
-    turn.note("tickets.location_use_buttons")
-    turn.ask()
-    return True
+    return turn.ask_again("tickets.location_use_buttons")
 
 
 def set_address(turn: Turn, chosen: Address, *, saved: bool) -> None:
@@ -450,9 +428,7 @@ async def answer_photo(turn: Turn, answer: Answer) -> bool:
     draft = _draft(turn)
     if answer.kind == MessageKind.picture:
         if not answer.media_url:
-            turn.note("tickets.photo_unreadable")
-            turn.ask()
-            return True
+            return turn.ask_again("tickets.photo_unreadable")
         draft["photo"] = answer.media_url
         turn.note("tickets.photo_added")
         _after(turn, "photo")
@@ -463,9 +439,7 @@ async def answer_photo(turn: Turn, answer: Answer) -> bool:
         return True
     if answer.code:
         return False
-    turn.note("tickets.photo_expected")
-    turn.ask()
-    return True
+    return turn.ask_again("tickets.photo_expected")
 
 
 def back_from_photo(turn: Turn) -> None:
@@ -559,9 +533,7 @@ async def answer_attr(turn: Turn, answer: Answer) -> bool:
             return True
         if code == codes.ATTR_DONE and question.datatype == "multivaluelist":
             if question.required and not answers.get(question.code):
-                turn.note("tickets.choose_one")
-                turn.ask()
-                return True
+                return turn.ask_again("tickets.choose_one")
             _to_questions(turn, index + 1)
             return True
         raw = codes.value(code, codes.ATTR_VALUE)
@@ -583,9 +555,7 @@ async def answer_attr(turn: Turn, answer: Answer) -> bool:
     if question.datatype in ("singlevaluelist", "multivaluelist"):
         match = next((v for v in question.values if v.name.casefold() == text.casefold()), None)
         if match is None:
-            turn.note("errors.use_buttons")
-            turn.ask()
-            return True
+            return turn.ask_again("errors.use_buttons")
         if question.datatype == "singlevaluelist":
             answers[question.code] = match.key
             _to_questions(turn, index + 1)
@@ -598,25 +568,17 @@ async def answer_attr(turn: Turn, answer: Answer) -> bool:
     if question.datatype == "number":
         value = parse_number(text)
         if value is None:
-            turn.note("tickets.bad_number")
-            turn.ask()
-            return True
+            return turn.ask_again("tickets.bad_number")
     elif question.datatype == "datetime":
         value = parse_datetime(text)
         if value is None:
-            turn.note("tickets.bad_datetime")
-            turn.ask()
-            return True
+            return turn.ask_again("tickets.bad_datetime")
     else:
         limit = MAX_DESCRIPTION if question.datatype == "text" else MAX_ANSWER
         if not text:
-            turn.note("tickets.answer_empty")
-            turn.ask()
-            return True
+            return turn.ask_again("tickets.answer_empty")
         if len(text) > limit:
-            turn.note("tickets.answer_too_long", length=len(text), limit=limit)
-            turn.ask()
-            return True
+            return turn.ask_again("tickets.answer_too_long", length=len(text), limit=limit)
         value = text
     answers[question.code] = value
     _to_questions(turn, index + 1)
@@ -734,11 +696,7 @@ async def answer_summary(turn: Turn, answer: Answer) -> bool:
         turn.note("tickets.cancelled")
         turn.go_home()
         return True
-    if answer.code:
-        return False
-    turn.note("errors.use_buttons")
-    turn.ask()
-    return True
+    return turn.unrecognised(answer)
 
 
 def _go_to(turn: Turn, where: str) -> None:
@@ -770,11 +728,7 @@ def ask_edit(turn: Turn) -> None:
 async def answer_edit(turn: Turn, answer: Answer) -> bool:
     field = codes.value(answer.code or "", codes.EDIT_FIELD)
     if field is None:
-        if answer.code:
-            return False
-        turn.note("errors.use_buttons")
-        turn.ask()
-        return True
+        return turn.unrecognised(answer)
     _draft(turn)["editing"] = True
     if field == "category":
         if not turn.services:
@@ -807,11 +761,7 @@ async def answer_duplicate(turn: Turn, answer: Answer) -> bool:
     if answer.code == codes.SUMMARY_FORCE:
         send(turn)
         return True
-    if answer.code:
-        return False
-    turn.note("errors.use_buttons")
-    turn.ask()
-    return True
+    return turn.unrecognised(answer)
 
 
 def _open_duplicate(turn: Turn, draft: dict[str, Any]) -> TicketView | None:
@@ -1035,9 +985,7 @@ async def answer_rating_comment(turn: Turn, answer: Answer) -> bool:
             turn.ask()
             return True
         if len(comment) > MAX_COMMENT:
-            turn.note("tickets.answer_too_long", length=len(comment), limit=MAX_COMMENT)
-            turn.ask()
-            return True
+            return turn.ask_again("tickets.answer_too_long", length=len(comment), limit=MAX_COMMENT)
     if int(turn.data.get("rating", 5)) <= 2:
         turn.go("rating_reopen", keep=True, comment=comment)
     else:
@@ -1056,11 +1004,7 @@ async def answer_rating_reopen(turn: Turn, answer: Answer) -> bool:
     if answer.code in (codes.RATE_REOPEN, codes.RATE_KEEP):
         _rate(turn, turn.data.get("comment"), reopen=answer.code == codes.RATE_REOPEN)
         return True
-    if answer.code:
-        return False
-    turn.note("errors.use_buttons")
-    turn.ask()
-    return True
+    return turn.unrecognised(answer)
 
 
 def _rate(turn: Turn, comment: str | None, *, reopen: bool) -> None:

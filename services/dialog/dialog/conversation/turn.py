@@ -146,6 +146,21 @@ class Turn:
     def ask(self) -> None:
         self.steps[self.step].ask(self)
 
+    def ask_again(self, key: str, /, **params: object) -> bool:
+        """The step's question again, with the remark ``key`` on top; ``True`` (the
+        answer was taken care of), so a step's ``answer`` can ``return`` it."""
+        self.note(key, **params)
+        self.ask()
+        return True
+
+    def unrecognised(self, answer: Answer) -> bool:
+        """A step's last word on an answer none of its buttons gave: a button code is
+        not this step's (``False``: a stale keyboard, the engine answers it); typed text
+        asks the question again with a hint to use the buttons."""
+        if answer.code:
+            return False
+        return self.ask_again("errors.use_buttons")
+
     def notify(self, identity: Identity, reply: Reply) -> None:
         """A message to another app (``identity``) of this turn's resident."""
         self.notices.append(Notice(identity.channel, identity.channel_user_id, self.resident.id, reply))
