@@ -4,12 +4,13 @@ in-memory bus and the store under test — a real MongoDB when MONGODB_URL is se
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
-from chatbot_common.bus import PublishError, create_bus
+from chatbot_common.bus import Bus, PublishError, create_bus
 from chatbot_common.events import (
     CloudEvent,
     InboundContent,
@@ -19,7 +20,7 @@ from chatbot_common.events import (
     make_event,
     utcnow,
 )
-from chatbot_common.store import open_store
+from chatbot_common.store import Store, open_store
 from dialog.repository import ResidentRepository
 from dialog.service import build
 from dialog.settings import DialogSettings
@@ -53,11 +54,20 @@ def slow_bookkeeping(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class Dialog:
-    def __init__(self, runtime, bus) -> None:
+    """A running dialog service, the bus to talk to it and what it published."""
+
+    def __init__(self, runtime, bus, store: Store) -> None:
         self.runtime = runtime
         self.bus = bus
+        self.store = store
         self.published: list[CloudEvent] = []
         self.n = 0
+
+    async def event(self, data, event_id: str) -> CloudEvent:
+        """Publish another service's event to the dialog."""
+        event = make_event(data, source="test", id=event_id)
+        await self.bus.publish(event)
+        return event
 
     def inbound(self, user: str, text: str | None = None, *, phone: str | None = None) -> CloudEvent:
         self.n += 1
@@ -86,26 +96,52 @@ class Dialog:
         return [e for e in self.published if e.type == kind]
 
 
-@pytest.fixture
-async def dialog(unique: str, mongodb_url: str) -> AsyncIterator[Dialog]:
+#: what every dialog test records: the replies and the resident events
+RECORDED = ("outbound.#", "resident.#")
+
+
+async def start_dialog(unique: str, mongodb_url: str, keys: Sequence[str] = RECORDED, *,
+                       store: Store | None = None, **settings: Any) -> tuple[Dialog, Bus]:
+    """The dialog service on the in-memory bus ``unique`` and the store under test (or
+    ``store``: a restart keeps it), and a recorder of the events matching ``keys``
+    (``Dialog.published``). Stop both with :func:`stop_dialog`."""
     bus_url = f"memory://dialog-{unique}"
-    store = open_store(mongodb_url, f"dialog_{unique}", memory_namespace=unique)
-    runtime = build(DialogSettings(dialog_port=0, outbox_relay_seconds=0.3), bus=create_bus(bus_url, delivery_limit=3),
-                    store=store)
+    store = store or open_store(mongodb_url, f"dialog_{unique}", memory_namespace=unique)
+    runtime = build(DialogSettings(dialog_port=0, outbox_relay_seconds=0.3, **settings),
+                    bus=create_bus(bus_url, delivery_limit=3), store=store)
     recorder = create_bus(bus_url)
-    d = Dialog(runtime, create_bus(bus_url))
+    d = Dialog(runtime, create_bus(bus_url), store)
 
     async def record(event: CloudEvent) -> None:
         d.published.append(event)
 
-    recorder.subscribe("test.everything", ["outbound.#", "resident.#"], record)
+    recorder.subscribe(f"test.everything.{id(d)}", list(keys), record)  # one queue per run: restarts overlap
     await recorder.start_consuming()
     await runtime.start(host="127.0.0.1")
-    yield d
-    await runtime.stop()
+    return d, recorder
+
+
+async def stop_dialog(d: Dialog, recorder: Bus) -> None:
+    await d.runtime.stop()
     await recorder.close()
-    if not store.in_memory:
-        await store.client.drop_database(f"dialog_{unique}")
+
+
+@asynccontextmanager
+async def running_dialog(unique: str, mongodb_url: str, keys: Sequence[str] = RECORDED) -> AsyncIterator[Dialog]:
+    """:func:`start_dialog` for one test; its database is dropped afterwards (MongoDB)."""
+    d, recorder = await start_dialog(unique, mongodb_url, keys)
+    try:
+        yield d
+    finally:
+        await stop_dialog(d, recorder)
+        if not d.store.in_memory:
+            await d.store.client.drop_database(f"dialog_{unique}")
+
+
+@pytest.fixture
+async def dialog(unique: str, mongodb_url: str) -> AsyncIterator[Dialog]:
+    async with running_dialog(unique, mongodb_url) as d:
+        yield d
 
 
 async def register(d: Dialog, user: str) -> None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chatbot_common.bus import create_bus
+from chatbot_common.bus import Bus
 from chatbot_common.events import (
     ChatClosed,
     ChatOpened,
@@ -29,60 +29,35 @@ from chatbot_common.events import (
     make_event,
     utcnow,
 )
-from chatbot_common.store import open_store
 from chatbot_common.texts import catalog
-from dialog.service import build
-from dialog.settings import DialogSettings
-from test_service import eventually, register
-from test_service_tickets import Service, file_request
+from test_service import RECORDED, Dialog, eventually, register, running_dialog, start_dialog, stop_dialog
+from test_service_tickets import file_request
 
 t = catalog()
 AT = datetime(2026, 3, 2, 8, tzinfo=UTC)
 CHAT_KEYS = ["chat:requested", "chat:resident_message", "chat:end_requested", "chat:rated"]
+CHAT_RECORDED = [*RECORDED, "ticket.submitted", "chat.requested", "chat.resident_message", "chat.end_requested",
+                 "chat.rated"]
 
 
-async def start(unique: str, mongodb_url: str, store=None, **settings) -> tuple[Service, object]:
-    bus_url = f"memory://dialog-{unique}"
-    store = store or open_store(mongodb_url, f"dialog_{unique}", memory_namespace=unique)
-    runtime = build(DialogSettings(dialog_port=0, outbox_relay_seconds=0.3, **settings),
-                    bus=create_bus(bus_url, delivery_limit=3), store=store)
-    recorder = create_bus(bus_url)
-    d = Service(runtime, create_bus(bus_url))
-    d.store = store
-
-    async def record(event: CloudEvent) -> None:
-        d.published.append(event)
-
-    recorder.subscribe(f"test.everything.{id(d)}", ["outbound.#", "resident.#", "ticket.submitted", "chat.requested",
-                                                     "chat.resident_message", "chat.end_requested", "chat.rated"],
-                       record)
-    await recorder.start_consuming()
-    await runtime.start(host="127.0.0.1")
-    return d, recorder
-
-
-async def stop(d: Service, recorder) -> None:
-    await d.runtime.stop()
-    await recorder.close()
+async def start(unique: str, mongodb_url: str, store=None, **settings) -> tuple[Dialog, Bus]:
+    return await start_dialog(unique, mongodb_url, CHAT_RECORDED, store=store, **settings)
 
 
 @pytest.fixture
-async def dialog(unique: str, mongodb_url: str) -> AsyncIterator[Service]:
-    d, recorder = await start(unique, mongodb_url)
-    yield d
-    await stop(d, recorder)
-    if not d.store.in_memory:
-        await d.store.client.drop_database(f"dialog_{unique}")
+async def dialog(unique: str, mongodb_url: str) -> AsyncIterator[Dialog]:
+    async with running_dialog(unique, mongodb_url, CHAT_RECORDED) as d:
+        yield d
 
 
-def photo(d: Service, user: str) -> CloudEvent:
+def photo(d: Dialog, user: str) -> CloudEvent:
     d.n += 1
     data = InboundMessage(channel="viber", channel_user_id=user, channel_message_id=str(d.n), sent_at=utcnow(),
                           content=InboundContent(kind=MessageKind.picture, media_url="https://media.example/p.jpg"))
     return make_event(data, source="test", id=derived_id("test", user, d.n))
 
 
-async def published(d: Service, kind: str, count: int) -> list[CloudEvent]:
+async def published(d: Dialog, kind: str, count: int) -> list[CloudEvent]:
     async def enough():
         found = d.of_type(kind)
         return found if len(found) >= count else None
@@ -95,7 +70,7 @@ async def quiet(seconds: float = 0.5) -> None:
     await asyncio.sleep(seconds)
 
 
-async def test_a_whole_chat_through_the_service(dialog: Service):
+async def test_a_whole_chat_through_the_service(dialog: Dialog):
     """Enter → chat.requested once (with the note); 3 texts and a photo → 4
     chat.resident_message with seq 1..4 in order, no replies; chat.opened and two
     operator answers reach the resident (each delivered twice, told once); the
@@ -147,15 +122,15 @@ async def test_a_whole_chat_through_the_service(dialog: Service):
     assert doc["resident"]["chat"] is None and doc["chat_active_at"] is None
 
 
-def count(d: Service, text: str) -> int:
+def count(d: Dialog, text: str) -> int:
     return sum(text in r.data["text"] for r in d.replies())
 
 
-async def _count(d: Service, text: str) -> int:
+async def _count(d: Dialog, text: str) -> int:
     return count(d, text)
 
 
-async def test_a_redelivered_message_is_relayed_once(dialog: Service):
+async def test_a_redelivered_message_is_relayed_once(dialog: Dialog):
     await register(dialog, "u2")
     await dialog.say("u2", "menu:chat")
     message = dialog.inbound("u2", "Одне повідомлення")
@@ -169,7 +144,7 @@ async def test_a_redelivered_message_is_relayed_once(dialog: Service):
     assert sent[0].id == derived_id(message.id, "chat.resident_message", 0)
 
 
-async def test_ending_publishes_end_requested_and_a_stale_close_changes_nothing(dialog: Service):
+async def test_ending_publishes_end_requested_and_a_stale_close_changes_nothing(dialog: Dialog):
     await register(dialog, "u3")
     await dialog.say("u3", "menu:chat")
     [requested] = await published(dialog, "chat.requested", 1)
@@ -197,14 +172,14 @@ async def test_a_quiet_chat_is_ended_once_by_the_idle_job_even_across_a_restart(
         await eventually(lambda: _count(d, t("chat.ended_idle")), "the resident told")
         await quiet(1.0)
     finally:
-        await stop(d, recorder)
+        await stop_dialog(d, recorder)
     again, recorder = await start(unique, mongodb_url, store=d.store, dialog_chat_idle_minutes=0.02,
                                   dialog_chat_idle_scan_seconds=0.2)
     try:
         await quiet(1.0)
         assert again.of_type("chat.end_requested") == [] and len(d.of_type("chat.end_requested")) == 1
     finally:
-        await stop(again, recorder)
+        await stop_dialog(again, recorder)
 
 
 async def test_a_chat_with_a_resident_who_writes_is_not_idle(unique: str, mongodb_url: str):
@@ -218,10 +193,10 @@ async def test_a_chat_with_a_resident_who_writes_is_not_idle(unique: str, mongod
         await published(d, "chat.resident_message", 4)
         assert d.of_type("chat.end_requested") == []
     finally:
-        await stop(d, recorder)
+        await stop_dialog(d, recorder)
 
 
-async def test_ticket_events_after_deletion_do_not_bring_the_request_back(dialog: Service):
+async def test_ticket_events_after_deletion_do_not_bring_the_request_back(dialog: Dialog):
     """C10 gap from the requests work: the resident files a request and deletes their
     data; then the contact center's ticket.registered / status change and a late
     redelivery of the dialog's own ticket.submitted (which carries the address) arrive:

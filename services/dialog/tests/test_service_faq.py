@@ -11,68 +11,38 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chatbot_common.bus import create_bus
-from chatbot_common.events import CloudEvent, FaqChanged, FaqEntry, make_event
-from chatbot_common.store import open_store
+from chatbot_common.events import FaqChanged, FaqEntry
 from chatbot_common.texts import catalog
 from dialog.faq.kb import Seed, load_seed
 from dialog.faq.store import FaqStore
-from dialog.service import build
-from dialog.settings import DialogSettings
-from test_service import Dialog, eventually, register
+from test_service import RECORDED, Dialog, eventually, register, running_dialog
 
 t = catalog()
 AT = datetime(2026, 3, 2, 8, tzinfo=UTC)
 SEED = load_seed()
 
 
-class Service(Dialog):
-    store = None
-
-    async def event(self, data, event_id: str) -> CloudEvent:
-        event = make_event(data, source="test", id=event_id)
-        await self.bus.publish(event)
-        return event
-
-
 @pytest.fixture
-async def dialog(unique: str, mongodb_url: str) -> AsyncIterator[Service]:
-    bus_url = f"memory://dialog-{unique}"
-    store = open_store(mongodb_url, f"dialog_{unique}", memory_namespace=unique)
-    runtime = build(DialogSettings(dialog_port=0, outbox_relay_seconds=0.3), bus=create_bus(bus_url, delivery_limit=3),
-                    store=store)
-    recorder = create_bus(bus_url)
-    d = Service(runtime, create_bus(bus_url))
-    d.store = store
-
-    async def record(event: CloudEvent) -> None:
-        d.published.append(event)
-
-    recorder.subscribe("test.everything", ["outbound.#", "resident.#", "faq.feedback"], record)
-    await recorder.start_consuming()
-    await runtime.start(host="127.0.0.1")
-    yield d
-    await runtime.stop()
-    await recorder.close()
-    if not store.in_memory:
-        await store.client.drop_database(f"dialog_{unique}")
+async def dialog(unique: str, mongodb_url: str) -> AsyncIterator[Dialog]:
+    async with running_dialog(unique, mongodb_url, [*RECORDED, "faq.feedback"]) as d:
+        yield d
 
 
 def entry(entry_id: str) -> FaqEntry:
     return next(e for e in SEED.entries if e.id == entry_id)
 
 
-async def stored_questions(d: Service) -> list[dict]:
+async def stored_questions(d: Dialog) -> list[dict]:
     return [doc async for doc in d.store["faq_questions"].find({})]
 
 
-async def test_the_knowledge_base_is_seeded_into_the_database_at_start(dialog: Service):
+async def test_the_knowledge_base_is_seeded_into_the_database_at_start(dialog: Dialog):
     faq = FaqStore(dialog.store)
     assert len(await faq.entries()) == len(SEED.entries) >= 60
     assert (await dialog.store["faq_meta"].find_one({"_id": "seed"}))["version"] == SEED.version
 
 
-async def test_a_question_is_answered_and_thumbs_down_is_stored_once_without_personal_data(dialog: Service):
+async def test_a_question_is_answered_and_thumbs_down_is_stored_once_without_personal_data(dialog: Dialog):
     await register(dialog, "u1")
     reply = await dialog.say("u1", "Коваленко тут, 0671234567. Когда дадут горячую воду?")
     assert reply.data["text"] == entry("hot-water-none").answer
@@ -91,7 +61,7 @@ async def test_a_question_is_answered_and_thumbs_down_is_stored_once_without_per
     assert published.data["verdict"] == "not_helpful" and "resident_id" not in published.data
 
 
-async def test_an_unanswerable_question_is_declined_and_kept_for_staff(dialog: Service):
+async def test_an_unanswerable_question_is_declined_and_kept_for_staff(dialog: Dialog):
     await register(dialog, "u2")
     reply = await dialog.say("u2", "хто виграв матч динамо шахтар")
     codes = [b["code"] for b in reply.data["buttons"]]
@@ -102,7 +72,7 @@ async def test_an_unanswerable_question_is_declined_and_kept_for_staff(dialog: S
     assert await FaqStore(dialog.store).feedback("unanswered") == [doc]
 
 
-async def test_an_edit_event_changes_the_next_answer_and_an_older_revision_changes_nothing(dialog: Service):
+async def test_an_edit_event_changes_the_next_answer_and_an_older_revision_changes_nothing(dialog: Dialog):
     await register(dialog, "u3")
     question = "куди подіти старий диван"
     assert (await dialog.say("u3", question)).data["text"] == entry("bulky-waste").answer
@@ -129,7 +99,7 @@ async def test_an_edit_event_changes_the_next_answer_and_an_older_revision_chang
     assert reply.data["text"] != stale.answer and "faq:up:bulky-waste" not in str(reply.data["buttons"])
 
 
-async def test_seeding_keeps_staff_edits_and_a_newer_file_updates_the_rest(dialog: Service):
+async def test_seeding_keeps_staff_edits_and_a_newer_file_updates_the_rest(dialog: Dialog):
     """A newer seed version updates and withdraws only entries nobody edited; the same
     version again changes nothing."""
     faq = FaqStore(dialog.store)

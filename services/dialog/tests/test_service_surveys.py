@@ -12,7 +12,6 @@ from datetime import timedelta
 
 import pytest
 
-from chatbot_common.bus import create_bus
 from chatbot_common.events import (
     CloudEvent,
     InfoChanged,
@@ -22,50 +21,20 @@ from chatbot_common.events import (
     SurveyQuestion,
     SurveyQuestionKind,
     SurveyState,
-    make_event,
     utcnow,
 )
-from chatbot_common.store import open_store
 from chatbot_common.texts import catalog
 from dialog.handlers import survey_answered_id
 from dialog.projections import Projections
-from dialog.service import build
-from dialog.settings import DialogSettings
-from test_service import Dialog, eventually, register
+from test_service import RECORDED, Dialog, eventually, register, running_dialog
 
 t = catalog()
 
 
-class Service(Dialog):
-    store = None
-
-    async def event(self, data, event_id: str) -> CloudEvent:
-        event = make_event(data, source="test", id=event_id)
-        await self.bus.publish(event)
-        return event
-
-
 @pytest.fixture
-async def dialog(unique: str, mongodb_url: str) -> AsyncIterator[Service]:
-    bus_url = f"memory://dialog-{unique}"
-    store = open_store(mongodb_url, f"dialog_{unique}", memory_namespace=unique)
-    runtime = build(DialogSettings(dialog_port=0, outbox_relay_seconds=0.3), bus=create_bus(bus_url, delivery_limit=3),
-                    store=store)
-    recorder = create_bus(bus_url)
-    d = Service(runtime, create_bus(bus_url))
-    d.store = store
-
-    async def record(event: CloudEvent) -> None:
-        d.published.append(event)
-
-    recorder.subscribe("test.everything", ["outbound.#", "resident.#", "survey.answered"], record)
-    await recorder.start_consuming()
-    await runtime.start(host="127.0.0.1")
-    yield d
-    await runtime.stop()
-    await recorder.close()
-    if not store.in_memory:
-        await store.client.drop_database(f"dialog_{unique}")
+async def dialog(unique: str, mongodb_url: str) -> AsyncIterator[Dialog]:
+    async with running_dialog(unique, mongodb_url, [*RECORDED, "survey.answered"]) as d:
+        yield d
 
 
 def survey(revision: int, state: SurveyState = SurveyState.active, title: str = "Опитування про двір") -> SurveyPublished:
@@ -78,7 +47,7 @@ def survey(revision: int, state: SurveyState = SurveyState.active, title: str = 
     )
 
 
-async def stored_revision(d: Service) -> int | None:
+async def stored_revision(d: Dialog) -> int | None:
     doc = await d.store["surveys"].find_one({"_id": "s1"})
     return doc["revision"] if doc else None
 
@@ -87,7 +56,7 @@ def codes(reply: CloudEvent) -> list[str]:
     return [b["code"] for b in reply.data["buttons"]]
 
 
-async def test_the_survey_projection_keeps_the_highest_revision_whatever_the_order(dialog: Service):
+async def test_the_survey_projection_keeps_the_highest_revision_whatever_the_order(dialog: Dialog):
     await register(dialog, "u1")
     await dialog.event(survey(2, title="Друга редакція"), "p2")
     await eventually(lambda: stored_revision(dialog), "revision 2 stored")
@@ -114,7 +83,7 @@ async def test_the_survey_projection_keeps_the_highest_revision_whatever_the_ord
     assert reply.data["text"].startswith(t("surveys.closed"))
 
 
-async def test_one_answer_per_resident_per_survey_even_when_send_is_redelivered_or_tapped_again(dialog: Service):
+async def test_one_answer_per_resident_per_survey_even_when_send_is_redelivered_or_tapped_again(dialog: Dialog):
     await register(dialog, "u2")
     await dialog.event(survey(1), "a1")
     await eventually(lambda: stored_revision(dialog), "the survey stored")
@@ -139,7 +108,7 @@ async def test_one_answer_per_resident_per_survey_even_when_send_is_redelivered_
     assert doc["resident"]["surveys_answered"] == ["s1"]
 
 
-async def _answered(d: Service) -> list[CloudEvent]:
+async def _answered(d: Dialog) -> list[CloudEvent]:
     return d.of_type("survey.answered")
 
 
@@ -148,7 +117,7 @@ def info(revision: int, text: str) -> InfoChanged:
         InfoSectionItem(id="news", title="📰 Новини", text=text)])
 
 
-async def test_info_changed_is_shown_from_the_next_screen_and_replays_change_nothing(dialog: Service):
+async def test_info_changed_is_shown_from_the_next_screen_and_replays_change_nothing(dialog: Dialog):
     await register(dialog, "u3")
     reply = await dialog.say("u3", "menu:info")
     assert codes(reply)[0] == "info:emergency"  # the packaged sections before any change

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chatbot_common.bus import create_bus
 from chatbot_common.events import (
     AudienceResyncRequested,
     CloudEvent,
@@ -27,50 +26,20 @@ from chatbot_common.events import (
     TicketStatusChanged,
     Utility,
     derived_id,
-    make_event,
 )
-from chatbot_common.store import open_store
 from chatbot_common.texts import catalog
 from dialog.conversation.tickets import service_token
 from dialog.projections import Projections
-from dialog.service import build
-from dialog.settings import DialogSettings
-from test_service import Dialog, eventually, register
+from test_service import RECORDED, Dialog, eventually, register, running_dialog
 
 t = catalog()
 AT = datetime(2026, 3, 2, 8, tzinfo=UTC)
 
 
-class Service(Dialog):
-    store = None
-
-    async def event(self, data, event_id: str) -> CloudEvent:
-        event = make_event(data, source="test", id=event_id)
-        await self.bus.publish(event)
-        return event
-
-
 @pytest.fixture
-async def dialog(unique: str, mongodb_url: str) -> AsyncIterator[Service]:
-    bus_url = f"memory://dialog-{unique}"
-    store = open_store(mongodb_url, f"dialog_{unique}", memory_namespace=unique)
-    runtime = build(DialogSettings(dialog_port=0, outbox_relay_seconds=0.3), bus=create_bus(bus_url, delivery_limit=3),
-                    store=store)
-    recorder = create_bus(bus_url)
-    d = Service(runtime, create_bus(bus_url))
-    d.store = store
-
-    async def record(event: CloudEvent) -> None:
-        d.published.append(event)
-
-    recorder.subscribe("test.everything", ["outbound.#", "resident.#", "ticket.submitted", "ticket.rated"], record)
-    await recorder.start_consuming()
-    await runtime.start(host="127.0.0.1")
-    yield d
-    await runtime.stop()
-    await recorder.close()
-    if not store.in_memory:
-        await store.client.drop_database(f"dialog_{unique}")
+async def dialog(unique: str, mongodb_url: str) -> AsyncIterator[Dialog]:
+    async with running_dialog(unique, mongodb_url, [*RECORDED, "ticket.submitted", "ticket.rated"]) as d:
+        yield d
 
 
 SIMPLE = ServiceInfo(service_code="light.street", service_name="Не світить ліхтар", group="Освітлення")
@@ -81,7 +50,7 @@ def services_event() -> ContactCenterServices:
     return ContactCenterServices(services=[OTHER, SIMPLE], fetched_at=AT)
 
 
-async def file_request(d: Service, user: str) -> CloudEvent:
+async def file_request(d: Dialog, user: str) -> CloudEvent:
     await d.event(services_event(), f"services-{user}")
     projections = Projections(d.store)
     await eventually(projections.services, "the service list stored")
@@ -101,7 +70,7 @@ async def _async(value):
     return value
 
 
-async def test_a_request_goes_out_through_the_outbox_and_the_projection_follows_it(dialog: Service):
+async def test_a_request_goes_out_through_the_outbox_and_the_projection_follows_it(dialog: Dialog):
     """The resident files a request: ticket.submitted is published (id from the input);
     the dialog's own projection learns it from dialog.events, then the number and the
     deadline; «Мої звернення» shows them. Replaying every event changes nothing."""
@@ -131,7 +100,7 @@ async def test_a_request_goes_out_through_the_outbox_and_the_projection_follows_
     assert "№ 4242" in reply.data["text"] and "05.03.2026" in reply.data["text"]
 
 
-async def test_a_refused_request_is_told_once_with_edit_and_resend(dialog: Service):
+async def test_a_refused_request_is_told_once_with_edit_and_resend(dialog: Dialog):
     await register(dialog, "u2")
     submitted = await file_request(dialog, "u2")
     rejected = TicketRejected(ticket_id=submitted.data["ticket_id"], resident_id=submitted.data["resident_id"],
@@ -151,7 +120,7 @@ async def test_a_refused_request_is_told_once_with_edit_and_resend(dialog: Servi
     assert sum("«Адресу не знайдено»" in x for x in texts) == 1
 
 
-async def test_rating_goes_out_as_ticket_rated_with_reopen(dialog: Service):
+async def test_rating_goes_out_as_ticket_rated_with_reopen(dialog: Dialog):
     await register(dialog, "u3")
     submitted = await file_request(dialog, "u3")
     ticket_id, resident_id = submitted.data["ticket_id"], submitted.data["resident_id"]
@@ -172,7 +141,7 @@ async def test_rating_goes_out_as_ticket_rated_with_reopen(dialog: Service):
     assert rated[0].data["rating"] == 2 and rated[0].data["reopen"] is True
 
 
-async def test_outages_keep_the_highest_revision_and_show_on_the_screen(dialog: Service):
+async def test_outages_keep_the_highest_revision_and_show_on_the_screen(dialog: Dialog):
     await register(dialog, "u4")
     base = dict(outage_id="o1", kind=OutageKind.emergency, utility=Utility.cold_water, settlement_id="khmelnytskyi",
                 addresses=[OutageAddress(street_id="proskurivska", street_name="вул. Проскурівська")],
@@ -191,7 +160,7 @@ async def test_outages_keep_the_highest_revision_and_show_on_the_screen(dialog: 
     assert "Ремонт магістралі" in reply.data["text"] and t("utility.cold_water") in reply.data["text"]
 
 
-async def test_resync_republishes_every_registered_resident_with_derived_ids(dialog: Service):
+async def test_resync_republishes_every_registered_resident_with_derived_ids(dialog: Dialog):
     await register(dialog, "u5")
     await register(dialog, "u6")
     await dialog.say("u7", "start")  # not registered: not in any audience
@@ -205,7 +174,7 @@ async def test_resync_republishes_every_registered_resident_with_derived_ids(dia
     assert all(event_id == derived_id(request.id, "resync", rid) for rid, event_id in ids.items())
 
 
-async def test_deleting_data_erases_the_residents_requests_from_the_projection(dialog: Service):
+async def test_deleting_data_erases_the_residents_requests_from_the_projection(dialog: Dialog):
     """C10: the projection holds the places of the resident's requests; «Видалити мої
     дані» erases them with the resident."""
     await register(dialog, "u8")
