@@ -78,6 +78,27 @@ class FakeClock:
         return self.now
 
 
+class Crash(RuntimeError):
+    """The process dying at this point (the input is not acknowledged)."""
+
+
+class FailingInserts:
+    """A collection, except that inserts after the first ``allowed`` fail as a crash."""
+
+    def __init__(self, real: Any, allowed: int, crashed: asyncio.Event) -> None:
+        self._real, self._allowed, self._crashed = real, allowed, crashed
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    async def insert_one(self, doc: dict, *args: Any, **kwargs: Any) -> Any:
+        if self._allowed <= 0:
+            self._crashed.set()
+            raise Crash("died while planning")
+        self._allowed -= 1
+        return await self._real.insert_one(doc, *args, **kwargs)
+
+
 class Harness:
     """The notifier under test, a publisher and a recorder of what it publishes."""
 
@@ -111,6 +132,14 @@ class Harness:
     @property
     def notifier(self) -> Any:
         return self.runtime.notifier
+
+    def die_planning_after(self, chunks: int) -> asyncio.Event:
+        """From now on the running notifier "dies" (the planning input fails) when it
+        stores a mailing chunk after the first ``chunks``; the event is set then."""
+        crashed = asyncio.Event()
+        mailer = self.notifier.mailer
+        mailer.chunks = FailingInserts(mailer.chunks, chunks, crashed)
+        return crashed
 
     async def publish(self, data: Any, **kwargs: Any) -> CloudEvent:
         event = make_event(data, source="/test", **kwargs)

@@ -131,10 +131,6 @@ async def test_29_february_in_a_non_leap_and_a_leap_year(harness: Harness):
     assert sum(len(e.data["receivers"]) for e in {e.id: e for e in h.outbound()}.values()) == 6
 
 
-class Crash(RuntimeError):
-    """The process dying at this point."""
-
-
 async def test_a_restart_at_the_send_time_greets_each_exactly_once(harness: Harness):
     """700 residents born today, one batch per chunk: the notifier dies at 10:00 having
     stored the first chunk; started again it greets the rest — each exactly once; a
@@ -147,20 +143,7 @@ async def test_a_restart_at_the_send_time_greets_each_exactly_once(harness: Harn
     born = [resident(f"b{i:04d}", birth_date="1980-12-01") for i in range(700)]
     await seed(h, born)
     await configured(h, config())
-    crashed = asyncio.Event()
-    chunks = h.notifier.mailer.chunks
-    real_insert = chunks.insert_one
-    inserts = 0
-
-    async def dying_insert(doc: dict, *args: Any, **kwargs: Any) -> Any:
-        nonlocal inserts
-        inserts += 1
-        if inserts > 1:
-            crashed.set()
-            raise Crash("died while planning")
-        return await real_insert(doc, *args, **kwargs)
-
-    chunks.insert_one = dying_insert  # type: ignore[method-assign]
+    crashed = h.die_planning_after(1)
     clock.now = kyiv(2026, 12, 1, 10, 0)
     await asyncio.wait_for(crashed.wait(), 15)
     await asyncio.sleep(0.3)

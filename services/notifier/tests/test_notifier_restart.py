@@ -16,31 +16,10 @@ from chatbot_common.outbox import FIELD as OUTBOX
 from notifier.audience import Audience
 from notifier.mailings import CHUNKS, JOBS, Mailer
 
-from notifier_testkit import Harness, eventually, outage, resident, running
+from notifier_testkit import Crash, Harness, eventually, outage, resident, running
 
 K = "khmelnytskyi"
 STREET = "proskurivska"
-
-
-class Crash(RuntimeError):
-    """The process dying at this point (the input is not acknowledged)."""
-
-
-class FailingInserts:
-    """The chunk collection, except that inserts after the first ``allowed`` fail."""
-
-    def __init__(self, real: Any, allowed: int, crashed: asyncio.Event) -> None:
-        self._real, self._allowed, self._crashed = real, allowed, crashed
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    async def insert_one(self, doc: dict, *args: Any, **kwargs: Any) -> Any:
-        if self._allowed <= 0:
-            self._crashed.set()
-            raise Crash("died while planning")
-        self._allowed -= 1
-        return await self._real.insert_one(doc, *args, **kwargs)
 
 
 async def settle() -> None:
@@ -68,9 +47,7 @@ async def die_and_restart(h: Harness) -> None:
     # 1. dies while planning: the first chunk (300 residents) is stored and sent, the
     # second is not stored
     await h.start(delivery_limit=50)
-    crashed = asyncio.Event()
-    mailer = h.notifier.mailer
-    mailer.chunks = FailingInserts(mailer.chunks, 1, crashed)
+    crashed = h.die_planning_after(1)
     await h.publish(outage(streets=[(STREET, [])]))
     await asyncio.wait_for(crashed.wait(), 15)
     await settle()

@@ -36,10 +36,6 @@ STREET = "proskurivska"
 ON_STREET = Segment(streets=[SegmentStreet(settlement_id=K, street_id=STREET)])
 
 
-class Crash(RuntimeError):
-    """The process dying at this point."""
-
-
 def population(n: int) -> list:
     """``n`` residents on Proskurivska, 5 elsewhere, and three who are never reached."""
     residents = [resident(f"a{i:04d}", houses=[(K, STREET, str(1 + i % 40))]) for i in range(n)]
@@ -153,20 +149,7 @@ async def test_scheduled_mailing_is_sent_once_at_its_time_across_a_restart(harne
     await asyncio.sleep(0.3)  # the scheduler looked several times: not due
     assert h.outbound() == []
 
-    crashed = asyncio.Event()
-    chunks = h.notifier.mailer.chunks
-    real_insert = chunks.insert_one
-    inserts = 0
-
-    async def dying_insert(doc: dict, *args: Any, **kwargs: Any) -> Any:
-        nonlocal inserts
-        inserts += 1
-        if inserts > 1:
-            crashed.set()
-            raise Crash("died while planning")
-        return await real_insert(doc, *args, **kwargs)
-
-    chunks.insert_one = dying_insert  # type: ignore[method-assign]
+    crashed = h.die_planning_after(1)
     clock.now = T0
     await asyncio.wait_for(crashed.wait(), 15)
     await asyncio.sleep(0.5)

@@ -50,10 +50,6 @@ TITLE = "Якість прибирання у Вашому дворі"
 INTRO = "Міська рада хоче знати, як працюють комунальні служби у Вашому районі."
 
 
-class Crash(RuntimeError):
-    """The process dying at this point."""
-
-
 def survey(survey_id: str = "s1", *, revision: int = 1, state: SurveyState = SurveyState.scheduled,
            segment: Segment = ON_STREET, starts_at: datetime = T0, ends_at: datetime | None = None,
            **extra: Any) -> SurveyPublished:
@@ -132,20 +128,7 @@ async def test_invited_once_per_resident_at_the_start_across_a_restart(harness: 
     await quiet()
     assert h.outbound() == []
 
-    crashed = asyncio.Event()
-    chunks = h.notifier.mailer.chunks
-    real_insert = chunks.insert_one
-    inserts = 0
-
-    async def dying_insert(doc: dict, *args: Any, **kwargs: Any) -> Any:
-        nonlocal inserts
-        inserts += 1
-        if inserts > 1:
-            crashed.set()
-            raise Crash("died while planning")
-        return await real_insert(doc, *args, **kwargs)
-
-    chunks.insert_one = dying_insert  # type: ignore[method-assign]
+    crashed = h.die_planning_after(1)
     clock.now = T0
     await asyncio.wait_for(crashed.wait(), 15)
     await asyncio.sleep(0.3)
