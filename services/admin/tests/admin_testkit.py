@@ -3,6 +3,7 @@ settings for tests, and what the ``admin`` fixture (conftest.py) hands a test.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -59,6 +60,48 @@ class Client:
                                                           "role": role})
         assert status == 201, body
         return Client(self.session, self.base, await self.login(email, "password-" + role))
+
+
+class Recorder:
+    """What the admin service publishes with routing keys ``keys`` on its in-memory bus."""
+
+    def __init__(self, bus_url: str, keys: list[str], *, quiet: float = 0.1) -> None:
+        self.bus = create_bus(bus_url)
+        self.keys = keys
+        self.quiet = quiet
+        self.events: list[CloudEvent] = []
+
+    async def start(self) -> None:
+        async def record(event: CloudEvent) -> None:
+            self.events.append(event)
+
+        self.bus.subscribe(f"test.recorder.{id(self)}", self.keys, record)
+        await self.bus.start_consuming()
+
+    async def count(self, n: int) -> list[CloudEvent]:
+        """Waits (up to 10 s) for ``n`` events, then checks that no more came for
+        ``quiet`` seconds; the events."""
+        for _ in range(500):
+            if len(self.events) >= n:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(self.quiet)
+        assert len(self.events) == n, [(e.id, e.data) for e in self.events]
+        return self.events
+
+    async def payloads(self, n: int) -> list[Any]:
+        """:meth:`count`, as the events' typed payloads."""
+        return [e.payload() for e in await self.count(n)]
+
+
+@asynccontextmanager
+async def recording(bus_url: str, keys: list[str], **kwargs: Any) -> AsyncIterator[Recorder]:
+    rec = Recorder(bus_url, keys, **kwargs)
+    await rec.start()
+    try:
+        yield rec
+    finally:
+        await rec.bus.close()
 
 
 class Admin:

@@ -15,42 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Admin, PanelClient
+from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Admin, PanelClient, Recorder, recording
 
 from chatbot_common.faq_seed import load_seed
 from chatbot_common.bus import create_bus
-from chatbot_common.events import CloudEvent, FaqChanged, FaqFeedback, derived_id, make_event, utcnow
-
-
-
-class Recorder:
-    def __init__(self, bus_url: str) -> None:
-        self.bus = create_bus(bus_url)
-        self.events: list[CloudEvent] = []
-
-    async def start(self) -> None:
-        async def record(event: CloudEvent) -> None:
-            self.events.append(event)
-
-        self.bus.subscribe("test.faq", ["faq.changed"], record)
-        await self.bus.start_consuming()
-
-    async def count(self, n: int) -> list[CloudEvent]:
-        for _ in range(200):
-            if len(self.events) >= n:
-                break
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.1)  # and no more than n
-        assert len(self.events) == n, [(e.data.get("entry_id"), e.data.get("revision")) for e in self.events]
-        return self.events
+from chatbot_common.events import FaqChanged, FaqFeedback, derived_id, make_event, utcnow
 
 
 @pytest.fixture
 async def recorder(admin: Admin) -> AsyncIterator[Recorder]:
-    rec = Recorder(admin.bus_url)
-    await rec.start()
-    yield rec
-    await rec.bus.close()
+    async with recording(admin.bus_url, ["faq.changed"]) as rec:
+        yield rec
 
 
 ENTRY: dict[str, Any] = {

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Admin
+from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Admin, Recorder
 from playwright.async_api import async_playwright, expect
-from test_admin_faq import Recorder, publish_feedback, wait_questions
+from test_admin_faq import publish_feedback, wait_questions
 
 from chatbot_common.events import FaqFeedback, utcnow
 from tests.support import CHROMIUM_ARGS
@@ -22,7 +22,7 @@ ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "admin"
 
 async def test_edit_an_answer_and_answer_a_residents_question(admin: Admin, chromium_path: str):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    recorder = Recorder(admin.bus_url)
+    recorder = Recorder(admin.bus_url, ["faq.changed"])
     await recorder.start()
     question = FaqFeedback(verdict="unanswered", question="Де купити квиток на концерт?", at=utcnow())
     await publish_feedback(admin.bus_url, [("fb-b1", question)])

@@ -5,46 +5,20 @@ changes nothing (no event, same revision)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Admin, PanelClient
+from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Admin, PanelClient, Recorder, recording
 
-from chatbot_common.bus import create_bus
 from chatbot_common.directory import load_city
-from chatbot_common.events import CloudEvent, InfoChanged, derived_id
-
-
-class Recorder:
-    def __init__(self, bus_url: str) -> None:
-        self.bus = create_bus(bus_url)
-        self.events: list[CloudEvent] = []
-
-    async def start(self) -> None:
-        async def record(event: CloudEvent) -> None:
-            self.events.append(event)
-
-        self.bus.subscribe("test.info", ["info.changed"], record)
-        await self.bus.start_consuming()
-
-    async def count(self, n: int) -> list[CloudEvent]:
-        for _ in range(200):
-            if len(self.events) >= n:
-                break
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.1)  # and no more than n
-        assert len(self.events) == n, [e.data.get("revision") for e in self.events]
-        return self.events
+from chatbot_common.events import InfoChanged, derived_id
 
 
 @pytest.fixture
 async def recorder(admin: Admin) -> AsyncIterator[Recorder]:
-    rec = Recorder(admin.bus_url)
-    await rec.start()
-    yield rec
-    await rec.bus.close()
+    async with recording(admin.bus_url, ["info.changed"]) as rec:
+        yield rec
 
 
 SECTION = {"title": "Пункти незламності", "text": "Адреси пунктів незламності: …"}

@@ -10,20 +10,19 @@ import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Admin, Client, settings
-from admin_testkit import running_admin
+from admin_testkit import Recorder, recording, running_admin
 
 from admin.service import SURVEY_REPOSITORY, build
 from admin.surveys import answer_key
 from chatbot_common.bus import create_bus
 from chatbot_common.events import (
-    CloudEvent,
     MailingProgress,
     SurveyAnswer,
     SurveyAnswered,
@@ -53,38 +52,21 @@ def survey(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-class Recorder:
-    """Every ``survey.published`` the service publishes on the in-memory bus."""
+def survey_recorder(bus_url: str) -> Recorder:
+    """Every ``survey.published`` the service publishes (the lifecycle job's too, which
+    ticks every 0.1 s: a little longer to be sure none more comes)."""
+    return Recorder(bus_url, ["survey.published"], quiet=0.2)
 
-    def __init__(self, bus_url: str) -> None:
-        self.bus = create_bus(bus_url)
-        self.events: list[CloudEvent] = []
 
-    async def start(self) -> None:
-        async def record(event: CloudEvent) -> None:
-            self.events.append(event)
-
-        self.bus.subscribe("test.surveys", ["survey.published"], record)
-        await self.bus.start_consuming()
-
-    async def exactly(self, count: int) -> list[Any]:
-        """Waits for ``count`` events, then checks no more came; their payloads."""
-        for _ in range(500):
-            if len(self.events) >= count:
-                break
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.2)
-        assert len(self.events) == count, [(e.id, e.data) for e in self.events]
-        return [e.payload() for e in self.events]
+def survey_events(bus_url: str) -> AbstractAsyncContextManager[Recorder]:
+    return recording(bus_url, ["survey.published"], quiet=0.2)
 
 
 @pytest.fixture
 async def service(unique: str, mongodb_url: str) -> AsyncIterator[tuple[Admin, Recorder]]:
     async with running_admin(unique, mongodb_url, admin_survey_tick_seconds=0.1) as admin:
-        recorder = Recorder(admin.bus_url)
-        await recorder.start()
-        yield admin, recorder
-        await recorder.bus.close()
+        async with survey_events(admin.bus_url) as recorder:
+            yield admin, recorder
 
 
 async def answer(bus_url: str, survey_id: str, resident: str, answers: list[dict[str, Any]],
@@ -122,7 +104,7 @@ async def test_a_draft_is_stored_with_ids_and_keys_and_publishes_nothing(service
     assert [q["question_id"] for q in body["questions"]] == ["q1", "q2", "q3"]
     assert [o["key"] for o in body["questions"][0]["options"]] == ["o1", "o2", "o3"]
     assert body["questions"][2]["required"] is False and body["starts_at"] is None
-    await recorder.exactly(0)
+    await recorder.payloads(0)
     _, records = await admin.client.get("/api/v1/audit?entity=survey&entity_id=dvir-2030")
     assert [r["action"] for r in records] == ["survey.created"]
     status, again = await admin.client.post("/api/v1/surveys", survey(survey_id="dvir-2030"))
@@ -149,7 +131,7 @@ async def test_bad_builder_data_is_422_naming_each_field_and_nothing_is_stored(s
     assert status == 422 and body["error"]["fields"][0]["path"] == "segment.settlement_ids[0]"
     _, listed = await admin.client.get("/api/v1/surveys")
     assert listed == []
-    await recorder.exactly(0)
+    await recorder.payloads(0)
 
 
 async def test_roles_viewer_reads_results_editor_builds_and_publishes(service):
@@ -171,7 +153,7 @@ async def test_roles_viewer_reads_results_editor_builds_and_publishes(service):
     editor = await admin.client.as_role("editor")
     status, body = await editor.post("/api/v1/surveys/roles/publish", {})
     assert status == 200 and body["state"] == "active" and body["version"] == created["version"] + 1
-    await recorder.exactly(1)
+    await recorder.payloads(1)
 
 
 # --------------------------------------------------------------------------- events
@@ -188,7 +170,7 @@ async def test_each_change_publishes_exactly_one_survey_published_with_a_growing
     status, body = await c.post("/api/v1/surveys/dvir/publish", {})
     assert status == 200 and body["state"] == "active" and body["revision"] == 1, body
     assert (await c.post("/api/v1/surveys/dvir/publish", {}))[1]["revision"] == 1
-    [first] = await recorder.exactly(1)
+    [first] = await recorder.payloads(1)
     assert first.survey_id == "dvir" and first.state == "active" and first.revision == 1
     assert [q.kind.value for q in first.questions] == ["single", "scale", "text"]
     assert first.questions[0].options[1].label == "Задовільно" and first.segment.settlement_ids == ["khmelnytskyi"]
@@ -203,7 +185,7 @@ async def test_each_change_publishes_exactly_one_survey_published_with_a_growing
     assert status == 409 and stale["error"]["code"] == "stale_version"
     status, body = await c.post("/api/v1/surveys/dvir/close", {})
     assert status == 200 and body["state"] == "closed" and body["revision"] == 3
-    events = await recorder.exactly(3)
+    events = await recorder.payloads(3)
     assert [(e.revision, e.state.value, e.intro) for e in events] == [
         (1, "active", "Кілька питань про Ваш двір."), (2, "active", "Нове вступне слово."),
         (3, "closed", "Нове вступне слово.")]
@@ -227,7 +209,7 @@ async def test_a_scheduled_survey_and_cancelling(service):
     await c.post("/api/v1/surveys", survey(survey_id="never"))
     _, body = await c.post("/api/v1/surveys/never/cancel", {})
     assert body["state"] == "cancelled" and body["revision"] == 0
-    events = await recorder.exactly(2)
+    events = await recorder.payloads(2)
     assert [(e.survey_id, e.state.value) for e in events] == [("later", "scheduled"), ("later", "cancelled")]
     _, cancelled = await c.get("/api/v1/surveys?state=cancelled")
     assert {s["id"] for s in cancelled} == {"later", "never"}
@@ -240,7 +222,7 @@ async def test_publishing_needs_questions_and_an_end_in_the_future(service):
     await admin.client.post("/api/v1/surveys", {"title": "Порожнє", "survey_id": "empty"})
     status, body = await admin.client.post("/api/v1/surveys/empty/publish", {})
     assert status == 422 and {f["path"] for f in body["error"]["fields"]} == {"questions", "ends_at"}
-    await recorder.exactly(0)
+    await recorder.payloads(0)
 
 
 async def test_the_lifecycle_job_starts_and_ends_surveys_once_across_a_restart(unique: str, mongodb_url: str):
@@ -248,7 +230,7 @@ async def test_the_lifecycle_job_starts_and_ends_surveys_once_across_a_restart(u
     at its start and ``closed`` at its end by the job under the lease — even when the
     service that published it stopped before either; a further restart publishes nothing."""
     bus_url = f"memory://admin-{unique}"
-    recorder = Recorder(bus_url)
+    recorder = survey_recorder(bus_url)
     await recorder.start()
 
     @asynccontextmanager
@@ -266,11 +248,11 @@ async def test_the_lifecycle_job_starts_and_ends_surveys_once_across_a_restart(u
         assert body["state"] == "scheduled"
     await asyncio.sleep(1.3)  # both times pass while no service runs
     async with started():
-        events = await recorder.exactly(2)
+        events = await recorder.payloads(2)
     assert [(e.revision, e.state.value) for e in events] == [(1, "scheduled"), (2, "closed")]
     async with started():
         await asyncio.sleep(0.4)
-    await recorder.exactly(2)
+    await recorder.payloads(2)
 
     async with started() as runtime, aiohttp.ClientSession() as session:
         # a survey that starts in a moment: active at its start, once
@@ -278,7 +260,7 @@ async def test_the_lifecycle_job_starts_and_ends_surveys_once_across_a_restart(u
         client.token = await client.login(ADMIN_EMAIL, ADMIN_PASSWORD)
         await client.post("/api/v1/surveys", survey(survey_id="soon", starts_at=later(0.3)))
         await client.post("/api/v1/surveys/soon/publish", {})
-        events = await recorder.exactly(4)
+        events = await recorder.payloads(4)
         assert [(e.survey_id, e.state.value) for e in events[2:]] == [("soon", "scheduled"), ("soon", "active")]
         repo = runtime.app[SURVEY_REPOSITORY]
         assert await asyncio.gather(repo.tick(), repo.tick()) == [0, 0]

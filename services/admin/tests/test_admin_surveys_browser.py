@@ -15,7 +15,7 @@ from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Admin
 from admin_testkit import running_admin
 from playwright.async_api import async_playwright, expect
 from test_admin_mailings import FakeNotifier
-from test_admin_surveys import Recorder, answer
+from test_admin_surveys import Recorder, answer, survey_events
 
 from admin.mailings import KYIV
 from chatbot_common.events import utcnow
@@ -37,10 +37,8 @@ async def notifier() -> AsyncIterator[FakeNotifier]:
 @pytest.fixture
 async def service(unique: str, mongodb_url: str, notifier: FakeNotifier) -> AsyncIterator[tuple[Admin, Recorder]]:
     async with running_admin(unique, mongodb_url, admin_notifier_url=notifier.url) as admin:
-        recorder = Recorder(admin.bus_url)
-        await recorder.start()
-        yield admin, recorder
-        await recorder.bus.close()
+        async with survey_events(admin.bus_url) as recorder:
+            yield admin, recorder
 
 
 async def test_build_publish_answer_and_read_the_results_of_a_survey(service, chromium_path: str, tmp_path: Path):
@@ -91,7 +89,7 @@ async def test_build_publish_answer_and_read_the_results_of_a_survey(service, ch
         await page.get_by_role("button", name="Так, опублікувати").click()
         await expect(page.get_by_role("status")).to_contain_text("Опитування опубліковано")
         await expect(page.locator("#state")).to_have_text("триває")
-        [published] = await recorder.exactly(1)
+        [published] = await recorder.payloads(1)
         assert [q.kind.value for q in published.questions] == ["single", "scale", "text"]
         assert published.questions[2].required is False and published.segment.settlement_ids == ["khmelnytskyi"]
 

@@ -14,7 +14,7 @@ import pytest
 from admin_testkit import ADMIN_EMAIL, ADMIN_PASSWORD, Admin, PanelClient
 from admin_testkit import running_admin
 from test_admin_mailings import FakeNotifier
-from test_admin_surveys import FULL, Recorder, answer, respondents
+from test_admin_surveys import FULL, Recorder, answer, respondents, survey_events
 
 from admin.mailings import KYIV
 from chatbot_common.events import utcnow
@@ -58,10 +58,8 @@ async def notifier() -> AsyncIterator[FakeNotifier]:
 async def service(unique: str, mongodb_url: str, notifier: FakeNotifier) -> AsyncIterator[tuple[Admin, Recorder]]:
     async with running_admin(unique, mongodb_url, admin_notifier_url=notifier.url,
                              admin_survey_tick_seconds=0.1) as admin:
-        recorder = Recorder(admin.bus_url)
-        await recorder.start()
-        yield admin, recorder
-        await recorder.bus.close()
+        async with survey_events(admin.bus_url) as recorder:
+            yield admin, recorder
 
 
 async def login(admin: Admin, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> PanelClient:
@@ -93,7 +91,7 @@ async def test_build_reorder_publish_close_and_read_results_without_javascript(s
 
     status, _, headers = await web.post("/panel/surveys/new", builder("save", THREE, survey_id="dvir"))
     assert status == 303 and headers["Location"] == "/panel/surveys/dvir?ok=saved"
-    await recorder.exactly(0)
+    await recorder.payloads(0)
     status, page, _ = await web.get("/panel/surveys/dvir")
     assert "чернетка" in page and "Опублікувати" in page
 
@@ -102,7 +100,7 @@ async def test_build_reorder_publish_close_and_read_results_without_javascript(s
     version = re.search(r'name="version" value="(\d+)"', page).group(1)  # type: ignore[union-attr]
     status, _, headers = await web.post("/panel/surveys/dvir/publish", {"version": version})
     assert status == 303 and headers["Location"] == "/panel/surveys/dvir?ok=published"
-    [published] = await recorder.exactly(1)
+    [published] = await recorder.payloads(1)
     assert published.state.value == "active" and [q.text for q in published.questions] == [q[2] for q in THREE]
 
     await answer(admin.bus_url, "dvir", "r1", FULL)
@@ -124,7 +122,7 @@ async def test_build_reorder_publish_close_and_read_results_without_javascript(s
     status, page, _ = await web.get("/panel/surveys/dvir/close")
     status, _, headers = await web.post("/panel/surveys/dvir/close", {})
     assert status == 303 and headers["Location"].endswith("ok=closed")
-    events = await recorder.exactly(2)
+    events = await recorder.payloads(2)
     assert events[1].state.value == "closed"
     await web.close()
 
@@ -143,7 +141,7 @@ async def test_errors_show_next_to_their_fields_and_keep_what_was_typed(service)
     assert 'id="f-questions-1-text-error"' in page and 'value="Моє опитування"' in page and "д" * 41 in page
     _, listed = await admin.client.get("/api/v1/surveys")
     assert listed == []
-    await recorder.exactly(0)
+    await recorder.payloads(0)
     await web.close()
 
 
@@ -173,7 +171,7 @@ async def test_csrf_roles_and_logged_out(service):
     assert status == 303 and headers["Location"].startswith("/panel/login")
     _, got = await c.get("/api/v1/surveys/dvir")
     assert got["state"] == "draft"
-    await recorder.exactly(0)
+    await recorder.payloads(0)
     for client in (web, viewer, stranger):
         await client.close()
 
