@@ -9,7 +9,7 @@ TOOLS := $(CURDIR)/.tools
 UV := $(or $(shell command -v uv 2>/dev/null),$(TOOLS)/bin/uv)
 export UV
 
-.PHONY: setup system-deps demo test test-fast bench bench-mailing bench-faq clean
+.PHONY: setup system-deps demo test test-fast bench bench-mailing bench-amqp bench-faq clean
 
 setup:  ## install uv (pinned) when it isn't on PATH, and every package from the lock into .venv
 	@if [ ! -x "$(UV)" ]; then \
@@ -42,6 +42,9 @@ bench: setup  ## benchmark on real RabbitMQ; prints figures
 
 bench-mailing: setup  ## outage mailing benchmark on real RabbitMQ: 50 000 and 300 000 recipients; prints figures
 	"$(UV)" run --frozen python scripts/bench_mailing.py $(BENCH_ARGS)
+
+bench-amqp: setup  ## what the RabbitMQ client and the bus cost per message on their own (the floor under make bench)
+	"$(UV)" run --frozen python scripts/bench_amqp.py $(BENCH_ARGS)
 
 bench-faq: setup  ## question answering (C3): accuracy on the evaluation set, declines, latency for 1 000 entries, memory
 	"$(UV)" run --frozen python scripts/bench_faq.py $(BENCH_ARGS)
