@@ -15,3 +15,8 @@ HANDLER_SECONDS = Histogram("chatbot_handler_seconds", "Handler latency", ["queu
 PUBLISHED = Counter("chatbot_events_published_total", "Events published and confirmed", ["type"])
 VIBER_CALLS = Counter("chatbot_viber_api_calls_total", "Viber API calls by method and status", ["method", "status"])
 WEBHOOK_CALLBACKS = Counter("chatbot_webhook_callbacks_total", "Viber callbacks by event and outcome", ["event", "outcome"])
+OUTBOX_UNPUBLISHED = Counter(
+    "chatbot_outbox_publish_failures_total",
+    "Outbox flushes the broker did not confirm: the outputs wait in the store for the relay",
+    ["collection"],
+)

@@ -38,6 +38,7 @@ import structlog
 from .bus import Bus, PublishError
 from .events import CloudEvent, utcnow
 from .locks import wait_event
+from .metrics import OUTBOX_UNPUBLISHED
 from .store import Store
 
 log = structlog.get_logger("chatbot.outbox")
@@ -91,6 +92,7 @@ class Outbox:
                     await self.bus.publish(CloudEvent.model_validate(raw))
             except PublishError as exc:
                 log.warning("outbox.publish_failed", collection=self.name, input=pending["input"], error=str(exc)[:200])
+                OUTBOX_UNPUBLISHED.labels(collection=self.name).inc()
                 self.failed.set()
                 return False
             await self.collection.update_one({"_id": doc_id}, {"$pull": {FIELD: {"input": pending["input"]}}})

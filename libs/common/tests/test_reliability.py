@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
 
 from chatbot_common import topology
 from chatbot_common.bus import PublishError, create_bus
@@ -67,6 +68,10 @@ async def test_outbox_entries_of_two_inputs_are_kept_apart_and_published_in_orde
     assert (await docs.find_one({"_id": "t1"}))["outbox"] == []
 
 
+def unpublished(collection: str) -> float:
+    return REGISTRY.get_sample_value("chatbot_outbox_publish_failures_total", {"collection": collection}) or 0.0
+
+
 async def test_a_failed_flush_stops_at_the_first_unconfirmed_entry_and_the_relay_finishes_later(store, recorded):
     bus, got = recorded
     docs = store["things"]
@@ -75,8 +80,10 @@ async def test_a_failed_flush_stops_at_the_first_unconfirmed_entry_and_the_relay
     await docs.update_one({"_id": "t1"}, push("in-1", [event(1)]))
     await docs.update_one({"_id": "t1"}, push("in-2", [event(2)]))
     bus.broker.fail_publishes = lambda key: ConnectionError("alarm")
+    before = unpublished("things")
     assert not await outbox.flush("t1")
     assert outbox.failed.is_set()  # the relay is told to look soon
+    assert unpublished("things") == before + 1  # and ops see it (chatbot_outbox_publish_failures_total)
     assert len((await docs.find_one({"_id": "t1"}))["outbox"]) == 2  # nothing marked sent
     bus.broker.fail_publishes = None
     assert await outbox.relay_once() == 1

@@ -70,6 +70,7 @@ from chatbot_common.events import (
     make_event,
     utcnow,
 )
+from chatbot_common.metrics import OUTBOX_UNPUBLISHED
 from chatbot_common.outbox import FIELD as OUTBOX
 from chatbot_common.outbox import Outbox, entry
 from chatbot_common.store import Store
@@ -224,6 +225,7 @@ class Mailer:
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
                 log.warning("mailing.publish_failed", chunk=cid, failed=len(failures), error=repr(failures[0])[:200])
+                OUTBOX_UNPUBLISHED.labels(collection=CHUNKS).inc()
                 self.outbox.failed.set()
                 return False
             await self.chunks.update_one({"_id": cid}, {"$pull": {OUTBOX: {"input": pending["input"]}}})
