@@ -4,17 +4,19 @@ delivery figures.
 A mailing is a **job** (collection ``jobs``, ``_id`` = a deterministic job id, e.g.
 ``derived_id(outage_id, revision, change)``) and its **chunks** (collection
 ``mail_chunks``, ``_id`` = ``<job id>:<n>``). A chunk holds the resident ids it covers
-(``rids``, sorted), the outbound batch ids it carries (``events``) and, in the same
-insert, an outbox entry (``chatbot_common.outbox``) with those outbound events — at
-most ``NOTIFIER_CHUNK_BATCHES`` batches of ≤ 300 receivers, so a 300 000 mailing is
-40 documents of well under 16 MB each (MongoDB's document limit).
+(``rids``, sorted), the receivers it sends to (``to``), the outbound batch ids it
+carries (``events``) and, in the same insert, an outbox entry
+(``chatbot_common.outbox``) with those outbound events — at most
+``NOTIFIER_CHUNK_BATCHES`` batches of ≤ 300 receivers, so a 300 000 mailing is 40
+documents of well under 16 MB each (MongoDB's document limit).
 
 Planning (:meth:`Mailer.run`):
 
 1. the job document is inserted once (its text fixed at that moment, ``state:
    planning``);
 2. the chunks already stored are read; the audience is computed and every resident
-   already in a stored chunk is left out; the rest is cut into new chunks, batch ids
+   (and every receiver: one Viber user under two resident ids) already in a stored
+   chunk is left out; the rest is cut into new chunks, batch ids
    ``derived_id(job id, "batch", n)`` continuing the numbering (the ids
    ``events.split_receivers`` gives), each chunk ONE insert with its outbox entry;
 3. the job becomes ``ready`` (targeted and unreachable counted);
@@ -250,9 +252,13 @@ class Mailer:
                     sending: list[asyncio.Task[bool]], stop: Stop | None = None) -> dict[str, Any]:
         job_id = job.job_id
         planned: set[str] = set()
+        # Receivers already in a stored chunk: a Viber user behind two resident ids
+        # (two records of one person) gets one message, also when the plan is resumed.
+        seen_receivers: set[str] = set()
         next_chunk = next_batch = 0
-        async for chunk in self.chunks.find({"job_id": job_id}, {"rids": 1, "n": 1, "batches": 1}):
+        async for chunk in self.chunks.find({"job_id": job_id}, {"rids": 1, "to": 1, "n": 1, "batches": 1}):
             planned.update(chunk["rids"])
+            seen_receivers.update(chunk.get("to") or ())
             next_chunk = max(next_chunk, chunk["n"] + 1)
             next_batch += chunk["batches"]
         # The text and buttons stored with the job: a resumed run sends the same message.
@@ -261,7 +267,6 @@ class Mailer:
         lane = Lane(doc.get("lane", Lane.bulk.value))
         media_url = doc.get("media_url")
         per_chunk = self.chunk_batches * MAX_RECEIVERS
-        seen_receivers: set[str] = set()
         todo: list[tuple[str, str | None]] = []
         for rid, receiver in recipients:
             if rid in planned:
@@ -290,7 +295,8 @@ class Mailer:
             cid = chunk_id(job_id, next_chunk)
             chunk_doc: dict[str, Any] = {
                 "_id": cid, "job_id": job_id, "subject_id": job.subject_id, "kind": doc["kind"], "n": next_chunk,
-                "rids": [rid for rid, _ in part], "targeted": len(part), "events": [e.id for e in events],
+                "rids": [rid for rid, _ in part], "to": [r for _, r in reachable], "targeted": len(part),
+                "events": [e.id for e in events],
                 "batches": len(events), "receivers": len(reachable), "unreachable": len(part) - len(reachable),
             }
             pending = entry(cid, events) if events else None

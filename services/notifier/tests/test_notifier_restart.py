@@ -146,3 +146,47 @@ async def test_a_batch_is_attributed_to_its_chunk_whichever_replica_planned_it(u
                 assert await mailer.chunk_of_batch(batch) == {"_id": c["_id"], "job_id": "job-1"}
     assert await other.chunk_of_batch("a-reply") is None
     await bus.close()
+
+
+async def test_one_viber_user_of_two_resident_ids_is_sent_once_across_a_crash_between_their_chunks(unique: str):
+    """Two resident ids with one receiver (two records of one person, before they are
+    merged) are sent one notice. Also when the first is in a chunk stored before the
+    planner died and the second would go in a chunk planned after the restart: the
+    resumed plan knows the stored chunk's receivers too."""
+    from chatbot_common.bus import create_bus
+    from chatbot_common.store import open_store
+    from notifier.mailings import Job
+
+    from notifier_testkit import FailingInserts
+
+    store = open_store("memory://", "notifier", memory_namespace=unique)
+    bus = create_bus(f"memory://{unique}")
+    recorder = create_bus(f"memory://{unique}")
+    sent: list[CloudEvent] = []
+
+    async def record(event: CloudEvent) -> None:
+        sent.append(event)
+
+    recorder.subscribe("test.outbound", ["outbound.#"], record)
+    await recorder.start_consuming()
+    await bus.connect()
+    job = Job(job_id="job-1", subject="outage", subject_id="o1", kind="published", text="Відключення")
+    recipients = [(f"r{i:04d}", f"v{i:04d}") for i in range(700)] + [("r9999", "v0000")]  # r9999: last chunk
+
+    async def audience() -> list[tuple[str, str]]:
+        return recipients
+
+    crashed = asyncio.Event()
+    planner = Mailer(bus, store, chunk_batches=1)
+    await planner.setup()
+    planner.chunks = FailingInserts(planner.chunks, 1, crashed)  # dies after the first chunk (r0000 → v0000)
+    with pytest.raises(Crash):
+        await planner.run(job, audience)
+    assert crashed.is_set()
+    await Mailer(bus, store, chunk_batches=1).run(job, audience)  # started again
+    await eventually(lambda: sum(len(e.data["receivers"]) for e in sent) >= 700, "the whole mailing")
+    await asyncio.sleep(0.2)  # anything extra would arrive now
+    received = Counter(r for e in {e.id: e for e in sent}.values() for r in e.data["receivers"])
+    assert received == Counter({f"v{i:04d}": 1 for i in range(700)})
+    await recorder.close()
+    await bus.close()
