@@ -73,6 +73,7 @@ class Outbox:
         self.shared = not store.in_memory
         #: set when a flush could not publish: the relay then looks soon
         self.failed = asyncio.Event()
+        OUTBOX_UNPUBLISHED.labels(collection=collection)  # the series exists at 0 (alerts)
 
     async def setup(self) -> None:
         # The relay's query: documents with an entry older than the grace period.

@@ -41,6 +41,10 @@ async def test_runtime_reports_health_readiness_and_metrics_then_stops(unique):
             text = await resp.text()
         assert f'chatbot_messages_handled_total{{queue="probe-{unique}.events"}} 1.0' in text
         assert "chatbot_handler_seconds_bucket" in text
+        # failures not seen yet are reported as 0, so an alert's increase() sees the first one
+        assert f'chatbot_messages_failed_total{{queue="probe-{unique}.events"}} 0.0' in text
+        for reason in ("invalid", "permanent", "delivery_limit"):
+            assert f'chatbot_messages_dead_lettered_total{{queue="probe-{unique}.events",reason="{reason}"}} 0.0' in text
         await runtime.stop()
         try:
             async with http.get(base + "/healthz"):

@@ -87,6 +87,7 @@ class OutboundLane:
                  sender_name: str, sender_avatar: str | None, attempts: int = 6, max_backoff: float = 5.0,
                  resend_unknown: bool = False) -> None:
         self.name = name
+        OUTCOME_UNKNOWN.labels(lane=name)  # the series exists at 0 (deploy/prometheus/alerts.yml)
         self.api = api
         self.bus = bus
         self.outbox = outbox

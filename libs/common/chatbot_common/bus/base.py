@@ -78,6 +78,10 @@ class Outcome:
     PARK = "park"
 
 
+#: why a message is parked in ``<queue>.dead`` (the ``reason`` of ``chatbot_messages_dead_lettered_total``)
+DEAD_LETTER_REASONS = ("invalid", "permanent", "delivery_limit")
+
+
 async def run_handler(sub: Subscription, body: bytes, delivery_count: int, delivery_limit: int) -> str:
     """Validate and run one delivery; return what to do with the message.
 
@@ -165,6 +169,12 @@ class Bus(abc.ABC):
         self.subscriptions.append(
             Subscription(queue, keys, handler, prefetch or self.default_prefetch, single_active, service)
         )
+        # Every series at 0 from the start: Prometheus' increase() cannot see the first
+        # failure of a series that appears with it (deploy/prometheus/alerts.yml).
+        HANDLED.labels(queue=queue)
+        HANDLER_FAILED.labels(queue=queue)
+        for reason in DEAD_LETTER_REASONS:
+            DEAD_LETTERED.labels(queue=queue, reason=reason)
 
     @abc.abstractmethod
     async def connect(self) -> None: ...
