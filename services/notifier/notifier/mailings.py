@@ -362,6 +362,14 @@ class Mailer:
             rids.update(c["rids"])
         return rids
 
+    async def notified_receivers(self, subject_id: str, kinds: Sequence[str]) -> set[str]:
+        """The receivers earlier mailings of ``kinds`` about ``subject_id`` were sent to
+        (chunks planned before they recorded them count none)."""
+        receivers: set[str] = set()
+        async for c in self.chunks.find({"subject_id": subject_id, "kind": {"$in": list(kinds)}}, {"to": 1}):
+            receivers.update(c.get("to") or ())
+        return receivers
+
     async def relay(self, safety_scan: float = 30.0) -> None:
         await self.outbox.relay(safety_scan)
 

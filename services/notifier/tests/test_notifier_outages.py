@@ -5,11 +5,13 @@ restart mid-mailing → nobody twice, nobody missed."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import timedelta
 
 from chatbot_common.events import (
     MAX_RECEIVERS,
+    ChannelAddress,
     CloudEvent,
     DeliveryDelivered,
     DeliveryFailed,
@@ -270,6 +272,26 @@ async def test_an_outage_extended_to_more_streets_tells_only_the_newly_affected(
     await h.publish(moved)
     await eventually(lambda: receivers_of(batches(h, "🔄")) == Counter({f"v-{r.resident_id}": 1 for r in residents}),
                      "end moved to all nine")
+
+
+async def test_the_newly_affected_leave_out_a_viber_user_told_under_another_resident_id(harness: Harness):
+    """One Viber user behind two resident ids (two records of one person, one address
+    each): told once when the first address is affected, and not again when the outage
+    widens to the second."""
+    h = harness
+    await h.start()
+    first = resident("a0", houses=[(K, STREET, "1")])
+    second = resident("k0", houses=[(K, "kamianetska", "2")],
+                      channels=[ChannelAddress(channel="viber", channel_user_id="v-a0")])
+    other = resident("k1", houses=[(K, "kamianetska", "4")])
+    await seed(h, [first, second, other])
+    await h.publish(outage(streets=[(STREET, [])]))
+    await eventually(lambda: receivers_of(batches(h, "⚠️")) == Counter({"v-a0": 1}), "the first notice")
+    wider = outage(revision=2, model=OutageUpdated, streets=[(STREET, []), ("kamianetska", [])], changed=["addresses"])
+    await h.publish(wider)
+    await eventually(lambda: "v-k1" in receivers_of(batches(h, "⚠️")), "the newly affected")
+    await asyncio.sleep(0.3)  # a second notice to v-a0 would arrive now
+    assert receivers_of(batches(h, "⚠️")) == Counter({"v-a0": 1, "v-k1": 1})
 
 
 async def test_a_malformed_outage_event_is_parked_and_the_next_one_still_goes_out(harness: Harness):
