@@ -93,11 +93,16 @@ class Outbox:
                     await self.bus.publish(CloudEvent.model_validate(raw))
             except PublishError as exc:
                 log.warning("outbox.publish_failed", collection=self.name, input=pending["input"], error=str(exc)[:200])
-                OUTBOX_UNPUBLISHED.labels(collection=self.name).inc()
-                self.failed.set()
+                self.unpublished()
                 return False
             await self.collection.update_one({"_id": doc_id}, {"$pull": {FIELD: {"input": pending["input"]}}})
         return True
+
+    def unpublished(self) -> None:
+        """A publish of this outbox's entries was not confirmed (here or by a caller
+        that publishes them itself): counted for ops, and the relay looks soon."""
+        OUTBOX_UNPUBLISHED.labels(collection=self.name).inc()
+        self.failed.set()
 
     async def relay_once(self) -> int:
         """Flush every document holding an entry older than ``grace``; returns how many

@@ -72,7 +72,6 @@ from chatbot_common.events import (
     make_event,
     utcnow,
 )
-from chatbot_common.metrics import OUTBOX_UNPUBLISHED
 from chatbot_common.outbox import FIELD as OUTBOX
 from chatbot_common.outbox import Outbox, entry
 from chatbot_common.store import Store
@@ -227,8 +226,7 @@ class Mailer:
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
                 log.warning("mailing.publish_failed", chunk=cid, failed=len(failures), error=repr(failures[0])[:200])
-                OUTBOX_UNPUBLISHED.labels(collection=CHUNKS).inc()
-                self.outbox.failed.set()
+                self.outbox.unpublished()
                 return False
             await self.chunks.update_one({"_id": cid}, {"$pull": {OUTBOX: {"input": pending["input"]}}})
             return True
@@ -355,20 +353,16 @@ class Mailer:
         results = await asyncio.gather(*(one(c) for c in pending))
         return all(results)
 
-    async def notified(self, subject_id: str, kinds: Sequence[str]) -> set[str]:
-        """Resident ids earlier mailings of ``kinds`` about ``subject_id`` covered."""
+    async def notified(self, subject_id: str, kinds: Sequence[str]) -> tuple[set[str], set[str]]:
+        """The resident ids earlier mailings of ``kinds`` about ``subject_id`` covered,
+        and the receivers they were sent to (chunks planned before chunks recorded
+        them count none) — one read of those chunks."""
         rids: set[str] = set()
-        async for c in self.chunks.find({"subject_id": subject_id, "kind": {"$in": list(kinds)}}, {"rids": 1}):
-            rids.update(c["rids"])
-        return rids
-
-    async def notified_receivers(self, subject_id: str, kinds: Sequence[str]) -> set[str]:
-        """The receivers earlier mailings of ``kinds`` about ``subject_id`` were sent to
-        (chunks planned before they recorded them count none)."""
         receivers: set[str] = set()
-        async for c in self.chunks.find({"subject_id": subject_id, "kind": {"$in": list(kinds)}}, {"to": 1}):
+        async for c in self.chunks.find({"subject_id": subject_id, "kind": {"$in": list(kinds)}}, {"rids": 1, "to": 1}):
+            rids.update(c["rids"])
             receivers.update(c.get("to") or ())
-        return receivers
+        return rids, receivers
 
     async def relay(self, safety_scan: float = 30.0) -> None:
         await self.outbox.relay(safety_scan)

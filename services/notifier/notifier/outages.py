@@ -144,13 +144,12 @@ class Outages:
     async def _newly_affected(self, outage: OutageSnapshot) -> Recipients:
         """Those the wider outage affects and no earlier notice about it reached — by
         resident id, and by receiver (one Viber user under two resident ids)."""
-        notified = await self.mailer.notified(outage.outage_id, NOTIFIED_KINDS)
-        reached = await self.mailer.notified_receivers(outage.outage_id, NOTIFIED_KINDS)
+        notified, reached = await self.mailer.notified(outage.outage_id, NOTIFIED_KINDS)
         return [(rid, receiver) for rid, receiver in await self.match(outage)
                 if rid not in notified and receiver not in reached]
 
     async def _notified_before(self, outage: OutageSnapshot, *, fallback: bool) -> Recipients:
-        rids = await self.mailer.notified(outage.outage_id, NOTIFIED_KINDS)
+        rids, _ = await self.mailer.notified(outage.outage_id, NOTIFIED_KINDS)
         if not rids and fallback:
             return await self.match(outage)
         await self.audience.refresh()
