@@ -114,3 +114,127 @@ async def test_inbox_ttl_days_setting_becomes_the_inbox_ttl_index(unique):
     await inbox.setup()
     indexes = await store["inbox"].index_information()
     assert [ix["expireAfterSeconds"] for ix in indexes.values() if "expireAfterSeconds" in ix] == [2 * 24 * 3600]
+
+
+# --- the in-memory store's short paths (memory_store) give what mongomock gives
+
+def _differential_script():
+    """Operations of every shape the short paths take, and of shapes next to them that
+    they leave to mongomock (dotted paths, $push modifiers, an upsert with more than
+    ``_id`` in its filter, errors), as (label, coroutine factory) over one database."""
+    from collections import OrderedDict
+    from datetime import datetime, timezone
+
+    from pymongo import ReturnDocument
+
+    at = datetime(2026, 11, 29, 14, 0, 0, 123456, tzinfo=timezone.utc)
+    naive = datetime(2026, 1, 2, 3, 4, 5, 678901)
+    doc = {"_id": "r1", "version": 1, "inputs": ["a"], "at": at, "naive": naive,
+           "resident": {"name": None, "identities": [{"channel": "viber", "seen": at}], "state": {"data": {}}},
+           "outbox": [{"input": "a", "at": at, "events": [{"id": "e1", "data": {"buttons": [{"code": "x"}]}}]},
+                      {"input": "b", "at": at, "events": []}],
+           "od": OrderedDict([("z", 1), ("a", at)]), "n": 0}
+    c = "c"
+    return [
+        ("insert", lambda db: db[c].insert_one(doc)),
+        ("insert int id", lambda db: db[c].insert_one({"_id": 7, "phone": "+380", "tags": ["x", "y"]})),
+        ("insert same phone (unique index)", lambda db: db[c].insert_one({"_id": 8, "phone": "+380"})),
+        ("insert duplicate id", lambda db: db[c].insert_one({"_id": "r1"})),
+        ("insert null character in a nested key", lambda db: db[c].insert_one({"_id": "bad", "x": {"a\0b": 1}})),
+        ("insert $ field", lambda db: db[c].insert_one({"_id": "bad2", "$x": 1})),
+        ("insert without id", lambda db: db[c].insert_one({"k": "no id"})),
+        ("find whole", lambda db: db[c].find_one({"_id": "r1"})),
+        ("find int id", lambda db: db[c].find_one({"_id": 7})),
+        ("find missing", lambda db: db[c].find_one({"_id": "nobody"})),
+        ("find with a condition that fails", lambda db: db[c].find_one({"_id": "r1", "version": 2})),
+        ("find with a datetime condition", lambda db: db[c].find_one({"_id": "r1", "at": {"$lte": at}})),
+        ("find projection", lambda db: db[c].find_one({"_id": "r1"}, {"outbox": 1, "version": 1, "nothing": 1})),
+        ("find projection positional", lambda db: db[c].find_one({"_id": "r1"}, {"version": True})),
+        ("find projection without _id", lambda db: db[c].find_one({"_id": "r1"}, {"_id": 0, "inputs": 1})),
+        ("find projection only _id", lambda db: db[c].find_one({"_id": "r1"}, {"_id": 1})),
+        ("find exclusion (mongomock's path)", lambda db: db[c].find_one({"_id": "r1"}, {"outbox": 0})),
+        ("find dotted projection (mongomock's path)", lambda db: db[c].find_one({"_id": "r1"}, {"resident.name": 1})),
+        ("set + push, versioned", lambda db: db[c].update_one(
+            {"_id": "r1", "version": 1},
+            {"$set": {"version": 2, "resident": {"name": "N", "at": at, "l": [[1, at]]}, "new": at},
+             "$push": {"outbox": {"input": "c", "at": naive, "events": [{"id": "e3"}]}, "fresh": 1}})),
+        ("read after set + push", lambda db: db[c].find_one({"_id": "r1"})),
+        ("stale version", lambda db: db[c].update_one({"_id": "r1", "version": 1}, {"$set": {"version": 9}})),
+        ("pull by a sub-document", lambda db: db[c].update_one({"_id": "r1"}, {"$pull": {"outbox": {"input": "a"}}})),
+        ("pull with an operator", lambda db: db[c].update_one({"_id": "r1"},
+                                                              {"$pull": {"outbox": {"input": {"$in": ["b", "z"]}}}})),
+        ("pull a scalar", lambda db: db[c].update_one({"_id": 7}, {"$pull": {"tags": "x", "missing": 1}})),
+        ("pull from a non-list", lambda db: db[c].update_one({"_id": "r1"}, {"$pull": {"version": 2}})),
+        ("read after the pulls", lambda db: db[c].find_one({"_id": "r1"})),
+        ("set the same value (not modified)", lambda db: db[c].update_one({"_id": "r1"}, {"$set": {"version": 2}})),
+        ("setOnInsert on an existing document", lambda db: db[c].update_one(
+            {"_id": "r1"}, {"$setOnInsert": {"version": 100}}, upsert=True)),
+        ("upsert a new document", lambda db: db[c].update_one(
+            {"_id": "u1"}, {"$set": {"a": at}, "$setOnInsert": {"b": 1}, "$push": {"l": "x"}}, upsert=True)),
+        ("upsert with more than _id (mongomock's path)", lambda db: db[c].update_one(
+            {"_id": "u2", "kind": "k"}, {"$set": {"a": 1}}, upsert=True)),
+        ("update missing without upsert", lambda db: db[c].update_one({"_id": "ghost"}, {"$set": {"a": 1}})),
+        ("push onto a non-list", lambda db: db[c].update_one({"_id": "r1"}, {"$push": {"version": 1}})),
+        ("push with $each (mongomock's path)", lambda db: db[c].update_one(
+            {"_id": 7}, {"$push": {"tags": {"$each": ["p", "q"]}}})),
+        ("dotted set (mongomock's path)", lambda db: db[c].update_one({"_id": "r1"}, {"$set": {"resident.name": "M"}})),
+        ("set a phone another document has", lambda db: db[c].update_one({"_id": "r1"}, {"$set": {"phone": "+380"}})),
+        ("set a value BSON refuses", lambda db: db[c].update_one({"_id": "r1"}, {"$set": {"bad": object()}})),
+        ("update_many by id", lambda db: db[c].update_many({"_id": 7}, {"$set": {"many": True}})),
+        ("claim (find_one_and_update upsert, after)", lambda db: db["ids"].find_one_and_update(
+            {"_id": "viber:1"}, {"$setOnInsert": {"resident_id": "r1"}}, upsert=True,
+            return_document=ReturnDocument.AFTER)),
+        ("claim again", lambda db: db["ids"].find_one_and_update(
+            {"_id": "viber:1"}, {"$setOnInsert": {"resident_id": "r2"}}, upsert=True,
+            return_document=ReturnDocument.AFTER)),
+        ("find_one_and_update before", lambda db: db["ids"].find_one_and_update(
+            {"_id": "viber:1"}, {"$set": {"x": 1}})),
+        ("replace_one (mongomock's path)", lambda db: db[c].replace_one({"_id": 7}, {"phone": "+381"})),
+    ]
+
+
+def _outcome(result):
+    """What an operation gave, comparable across runs: a document, an update's counts,
+    an insert's id, or the error."""
+    for attribute in ("matched_count", "inserted_id"):
+        if hasattr(result, attribute):
+            if attribute == "matched_count":
+                return ("update", result.matched_count, result.modified_count, result.upserted_id)
+            return ("insert", result.inserted_id if not hasattr(result.inserted_id, "binary") else "generated")
+    return ("value", result)
+
+
+async def _run_script(unique: str) -> tuple[list, dict]:
+    from pymongo.errors import DuplicateKeyError
+
+    store = open_store("memory://", "diff", memory_namespace=unique)
+    await store["c"].create_index("phone", unique=True, sparse=True)
+    await store["c"].create_index("at", expireAfterSeconds=10 ** 9)
+    outcomes = []
+    for label, operation in _differential_script():
+        try:
+            outcomes.append((label, _outcome(await operation(store.db))))
+        except Exception as exc:  # noqa: BLE001 - the error is part of the outcome
+            details = exc.details if isinstance(exc, DuplicateKeyError) else None
+            outcomes.append((label, ("error", type(exc).__name__, details)))
+    contents = {}
+    for name in ("c", "ids"):
+        contents[name] = [{k: v for k, v in d.items() if k != "_id" or isinstance(v, str | int)}
+                          async for d in store[name].find({})]
+    return outcomes, contents
+
+
+async def test_short_paths_of_the_memory_store_give_what_mongomock_gives(unique):
+    """Every operation of the script, run with the short paths and then with mongomock's
+    own code on a fresh database, returns the same thing (document, counts, ids or the
+    same error) and leaves the same documents — and the short paths were taken."""
+    before = memory_store.taken.copy()
+    short = await _run_script(f"{unique}-short")
+    used = memory_store.taken - before
+    with memory_store.plain_mongomock():
+        plain = await _run_script(f"{unique}-plain")
+    assert used["find_one"] >= 8 and used["update"] >= 12 and used["insert_one"] >= 2, used
+    for (label, got), (_, expected) in zip(short[0], plain[0], strict=True):
+        assert repr(got) == repr(expected), label  # the same fields in the same order, the same types
+    assert repr(short[1]) == repr(plain[1])
+    assert any(outcome[0] == "error" for _, outcome in plain[0])  # the script does reach errors
