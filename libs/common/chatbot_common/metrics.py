@@ -4,6 +4,8 @@ Labelled by queue (whose name starts with the service) so one process running ev
 service (the demo) and one process per service report the same series.
 """
 
+from typing import Any
+
 from prometheus_client import Counter, Histogram
 
 HANDLED = Counter("chatbot_messages_handled_total", "Messages handled successfully", ["queue"])
@@ -20,3 +22,23 @@ OUTBOX_UNPUBLISHED = Counter(
     "Outbox flushes the broker did not confirm: the outputs wait in the store for the relay",
     ["collection"],
 )
+
+
+class Children:
+    """One metric's children by label value, looked up once each: ``labels()`` takes a
+    lock and builds its key on every call, which per message adds up (``make bench``)."""
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self._children: dict[str, Any] = {}
+
+    def __call__(self, value: str) -> Any:
+        child = self._children.get(value)
+        if child is None:
+            child = self._children[value] = self.metric.labels(value)
+        return child
+
+
+HANDLED_BY_QUEUE = Children(HANDLED)
+HANDLER_SECONDS_BY_QUEUE = Children(HANDLER_SECONDS)
+PUBLISHED_BY_TYPE = Children(PUBLISHED)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from chatbot_common import events
-from chatbot_common.events import Channel, DeliverySeen, Lane, OutboundMessage, make_event, routing_key, utcnow
+from chatbot_common.events import (
+    Channel,
+    DeliverySeen,
+    Lane,
+    OutboundMessage,
+    derived_id,
+    make_event,
+    routing_key,
+    utcnow,
+)
 
 
 @pytest.mark.parametrize("channel", list(Channel))
@@ -43,3 +52,25 @@ def test_an_outbound_message_for_an_unknown_channel_is_refused_at_the_publisher(
     event.data["channel"] = "carrier-pigeon"
     with pytest.raises(ValueError):
         routing_key(event)
+
+
+@pytest.mark.parametrize("parts", [
+    ("viber-callback", "message:5429366191458497000"),
+    ("3f8cd794-3bfa-54ab-8ce7-077e59fe8b8d", "reply", 0),
+    ("survey", "s-1", "r-5e0d2d716c0d5cca83f1845f588d8b88", "survey.answered"),
+    (1, 2.5, None, True),
+    ("Проскурівська", "✅ 🔗"),
+    ("",),
+    (),
+])
+def test_derived_id_is_the_uuid5_of_the_joined_parts(parts):
+    """Ids already in stores and inboxes must not change: ``derived_id`` computes the
+    very uuid5 that ``uuid.uuid5`` gives (version 5, RFC 4122 variant)."""
+    import uuid
+
+    from chatbot_common.events import EVENT_NAMESPACE
+
+    expected = uuid.uuid5(EVENT_NAMESPACE, "/".join(str(p) for p in parts))
+    got = derived_id(*parts)
+    assert got == str(expected)
+    assert uuid.UUID(got).version == 5

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from ..events import CloudEvent, UnknownEventType
 from ..logging import describe_error
-from ..metrics import DEAD_LETTERED, HANDLED, HANDLER_FAILED, HANDLER_SECONDS
+from ..metrics import DEAD_LETTERED, HANDLED, HANDLED_BY_QUEUE, HANDLER_FAILED, HANDLER_SECONDS_BY_QUEUE
 from ..topology import DEAD_LETTER_EXCHANGE as DEAD_LETTER_EXCHANGE
 from ..topology import EXCHANGE as EXCHANGE
 from ..topology import QUEUES, QueueSpec
@@ -128,8 +128,8 @@ async def run_handler(sub: Subscription, body: bytes, delivery_count: int, deliv
             await asyncio.sleep(min(0.05 * 2**delivery_count, 2.0))
             return Outcome.REQUEUE
         finally:
-            HANDLER_SECONDS.labels(queue=sub.queue).observe(time.perf_counter() - started)
-        HANDLED.labels(queue=sub.queue).inc()
+            HANDLER_SECONDS_BY_QUEUE(sub.queue).observe(time.perf_counter() - started)
+        HANDLED_BY_QUEUE(sub.queue).inc()
         return Outcome.ACK
 
 

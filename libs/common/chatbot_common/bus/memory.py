@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..events import CloudEvent, routing_key
-from ..metrics import PUBLISHED
+from ..metrics import PUBLISHED_BY_TYPE
 from ..topology import UNROUTABLE_QUEUE
 from .base import Bus, Outcome, PublishError, Subscription, dead_queue_name, run_handler
 from .topic import matches
@@ -116,7 +116,7 @@ class MemoryBus(Bus):
 
     async def publish(self, event: CloudEvent) -> None:
         await self.publish_raw(routing_key(event), event.to_json())
-        PUBLISHED.labels(type=event.type).inc()
+        PUBLISHED_BY_TYPE(event.type).inc()
 
     async def publish_raw(self, key: str, body: bytes) -> None:
         fault = self.broker.fail_publishes(key) if self.broker.fail_publishes else None

@@ -29,7 +29,7 @@ from aio_pika.abc import (
 )
 
 from ..events import CONTENT_TYPE, CloudEvent, routing_key
-from ..metrics import PUBLISHED
+from ..metrics import PUBLISHED_BY_TYPE
 from ..topology import UNROUTABLE_EXCHANGE, UNROUTABLE_QUEUE
 from .base import (
     DEAD_LETTER_EXCHANGE,
@@ -123,7 +123,7 @@ class RabbitBus(Bus):
             timestamp=event.time,
         )
         await self._confirmed(event.to_json(), properties, routing_key(event), event.type)
-        PUBLISHED.labels(type=event.type).inc()
+        PUBLISHED_BY_TYPE(event.type).inc()
 
     async def _confirmed(self, body: bytes, properties: aiormq.spec.Basic.Properties, key: str, what: str) -> None:
         """Publish on the publisher channel's current AMQP channel (aio-pika keeps it
