@@ -212,12 +212,14 @@ class RabbitBus(Bus):
             # The handler runs in a task of the bus's own: aiormq cancels its consumer
             # tasks when the connection drops, and a handler cut off between its side
             # effect (a Viber call, a write) and its bookkeeping would repeat the side
-            # effect on redelivery. Shielded, it finishes; only the ack may then fail
-            # (the broker redelivers, and the handler's own records say it is done).
+            # effect on redelivery. Not one of theirs, it finishes; only the ack may then
+            # fail (the broker redelivers, and the handler's own records say it is done).
+            # Nothing waits for it but ``_inflight``: aiormq's and aio-pika's tasks for
+            # the delivery end at once instead of each waking up when the handler ends
+            # (a shield and three wake-ups fewer per delivery).
             task = asyncio.create_task(self._process(sub, message))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
-            await asyncio.shield(task)
 
         return on_message
 
