@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -124,50 +124,50 @@ def _fast_copies() -> None:
     from mongomock import collection, helpers
 
     atomic = (str, int, float, bool, type(None), bytes, ObjectId, uuid.UUID)
-    # Values a copy may share (immutable); a container holding only these is copied
-    # shallowly, its members' types checked in C (``issuperset`` over ``map(type, …)``)
-    # rather than by one Python call each — a mailing chunk's 7 500 resident ids.
+    # Values a copy may share (immutable): see _walker.
     shareable = frozenset((*atomic, datetime))
     plain = frozenset(atomic)
 
-    def fast_deepcopy(value: Any, memo: Any = None) -> Any:
-        kind = type(value)
-        if kind is dict:
-            if shareable.issuperset(map(type, value.values())):
-                return value.copy()
-            # (members that are plain values are taken as they are, without a call each)
-            return {k: v if type(v) in shareable else fast_deepcopy(v) for k, v in value.items()}
-        if kind is list:
-            if shareable.issuperset(map(type, value)):
-                return value.copy()
-            return [v if type(v) in shareable else fast_deepcopy(v) for v in value]
-        if kind in atomic or kind is datetime:
-            return value
-        return copy.deepcopy(value, memo)
+    fast_deepcopy = _walker(shareable, (list,), lambda value: copy.deepcopy(value))
 
     original_patch = helpers.patch_datetime_awareness_in_document
 
-    def patch_datetimes(value: Any) -> Any:
-        kind = type(value)
-        if kind is dict:
-            if plain.issuperset(map(type, value.values())):
-                return value.copy()
-            return {k: v if type(v) in plain else patch_datetimes(v) for k, v in value.items()}
-        if kind is list or kind is tuple:
-            if plain.issuperset(map(type, value)):
-                return list(value)
-            return [v if type(v) in plain else patch_datetimes(v) for v in value]
-        if kind in atomic:
-            return value
-        if kind is datetime:  # mongomock's own conversion: naive UTC, milliseconds
+    def naive_utc(value: Any) -> Any:
+        if type(value) is datetime:  # mongomock's own conversion: naive UTC, milliseconds
             mongo_us = (value.microsecond // 1000) * 1000
             if value.tzinfo:
                 return (value - value.utcoffset()).replace(tzinfo=None, microsecond=mongo_us)
             return value.replace(microsecond=mongo_us)
         return original_patch(value)  # timestamps, other mappings: as mongomock does
 
+    patch_datetimes = _walker(plain, (list, tuple), naive_utc)
+
     collection.copy = types.SimpleNamespace(deepcopy=fast_deepcopy, copy=copy.copy)
     helpers.patch_datetime_awareness_in_document = patch_datetimes
+
+
+def _walker(keep: frozenset[type], sequences: tuple[type, ...], leaf: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A copier of BSON-like values: dicts and lists (and the other ``sequences``, as
+    lists) are rebuilt, values whose type is in ``keep`` are shared (immutable), and any
+    other value is given to ``leaf``. A container holding only ``keep`` values is copied
+    shallowly, their types checked in C (``issuperset`` over ``map(type, …)``) rather
+    than by one Python call each — a mailing chunk's 7 500 resident ids."""
+
+    def walk(value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            if keep.issuperset(map(type, value.values())):
+                return value.copy()
+            return {k: v if type(v) in keep else walk(v) for k, v in value.items()}
+        if kind in sequences:
+            if keep.issuperset(map(type, value)):
+                return list(value)
+            return [v if type(v) in keep else walk(v) for v in value]
+        if kind in keep:
+            return value
+        return leaf(value)
+
+    return walk
 
 
 def _cached_version_parse() -> None:
@@ -240,23 +240,14 @@ def _short_operations() -> None:
 
     plain = frozenset((str, int, float, bool, type(None), bytes, ObjectId, uuid.UUID))
 
-    def aware_copy(value: Any) -> Any:
-        """What mongomock returns for a stored value on a ``tz_aware`` client (a copy,
-        datetimes in UTC), in one walk instead of two."""
-        kind = type(value)
-        if kind is dict:
-            if plain.issuperset(map(type, value.values())):
-                return value.copy()
-            return {k: v if type(v) in plain else aware_copy(v) for k, v in value.items()}
-        if kind is list:
-            if plain.issuperset(map(type, value)):
-                return value.copy()
-            return [v if type(v) in plain else aware_copy(v) for v in value]
-        if kind in plain:
-            return value
-        if kind is datetime:
+    def in_utc(value: Any) -> Any:
+        if type(value) is datetime:
             return value.replace(tzinfo=utc)
         return helpers.make_datetime_timezone_aware_in_document(_copy_field(value, dict))
+
+    # What mongomock returns for a stored value on a ``tz_aware`` client (a copy,
+    # datetimes in UTC), in one walk instead of two.
+    aware_copy = _walker(plain, (list,), in_utc)
 
     def stored(self: Any, wanted: Any, spec: Any) -> Any:
         """The stored document with this ``_id`` if it matches ``spec`` (patched), else None."""
