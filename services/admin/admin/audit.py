@@ -86,7 +86,8 @@ class AuditLog:
     async def settle_all(self, collection: str, grace: float) -> int:
         """The relay's part: copy records left on documents older than ``grace`` s."""
         cutoff = utcnow() - timedelta(seconds=grace)
-        ids = [d["_id"] async for d in self.store[collection].find({f"{PENDING}.at": {"$lt": cutoff}}, {"_id": 1})]
+        # ``$lte``: stored times are whole milliseconds (BSON), as in Outbox.relay_once
+        ids = [d["_id"] async for d in self.store[collection].find({f"{PENDING}.at": {"$lte": cutoff}}, {"_id": 1})]
         for doc_id in ids:
             await self.settle(collection, doc_id)
         return len(ids)

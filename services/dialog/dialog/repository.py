@@ -284,8 +284,13 @@ class ResidentRepository:
         longer than ``grace`` seconds, and settle abandoned moves. Returns how many
         documents are still left pending (the broker refused)."""
         cutoff = utcnow() - timedelta(seconds=grace)
-        query = {"$or": [{f"{OUTBOX}.at": {"$lt": cutoff}}, {"tasks_at": {"$lt": cutoff}, "tasks.0": {"$exists": True}},
-                         {"moving.at": {"$lt": cutoff}}]}
+        # ``$lte``: stored times (and the cutoff in the query) are whole milliseconds
+        # (BSON), so with ``$lt`` an entry written in the millisecond the cutoff falls in
+        # would not be due — and on the in-memory store, which has no periodic scan, the
+        # failure-triggered scan that missed it would be the last (as Outbox.relay_once).
+        query = {"$or": [{f"{OUTBOX}.at": {"$lte": cutoff}},
+                         {"tasks_at": {"$lte": cutoff}, "tasks.0": {"$exists": True}},
+                         {"moving.at": {"$lte": cutoff}}]}
         ids = [doc["_id"] async for doc in self.residents.find(query, {"_id": 1})]
         completed = 0
         for resident_id in ids:

@@ -15,7 +15,9 @@ from chatbot_common.events import (
     CloudEvent,
     InboundContent,
     InboundMessage,
+    Lane,
     MessageKind,
+    OutboundMessage,
     derived_id,
     make_event,
     utcnow,
@@ -222,6 +224,45 @@ async def test_a_crash_between_saving_and_publishing_publishes_the_stored_outbox
     assert doc["resident"]["state"]["step"] == "consent"
     await dialog.say("u-crash-marker", "start")  # a later reply: anything before it has arrived
     assert [r.data["receivers"] for r in dialog.replies()] == [["u-crash"], ["u-crash-marker"]]
+
+
+async def test_the_relay_takes_an_entry_written_in_the_millisecond_its_cutoff_falls_in(
+    unique: str, mongodb_url: str, monkeypatch
+):
+    """Stored times are whole milliseconds: an outbox entry written 0.4 ms before the
+    relay's cutoff, in the same millisecond, is due (with ``$lt`` it was not, and on the
+    in-memory store, which has no periodic scan, nothing would ever have sent it)."""
+    from datetime import UTC, datetime, timedelta
+
+    import dialog.repository as repository_module
+    from chatbot_common.outbox import Outbox
+
+    store = open_store(mongodb_url, f"relay_{unique}", memory_namespace=f"relay-{unique}")
+    bus = create_bus(f"memory://relay-{unique}")
+    published: list[CloudEvent] = []
+
+    async def record(event: CloudEvent) -> None:
+        published.append(event)
+
+    bus.subscribe("test.relay", ["outbound.#"], record)
+    await bus.start_consuming()
+    try:
+        repo = ResidentRepository(store, Outbox(bus, store, "residents", grace=0.3))
+        written = datetime(2026, 11, 29, 15, 19, 8, 183500, tzinfo=UTC)
+        reply = make_event(OutboundMessage(channel="viber", lane=Lane.reply, receivers=["u"], text="t"),
+                           source="/dialog", id="reply-1")
+        await store["residents"].insert_one({"_id": "r-1", "version": 1, "inputs": ["in-1"], "tasks": [],
+                                             "outbox": [{"input": "in-1", "at": written,
+                                                         "events": [reply.model_dump(mode="json")]}]})
+        monkeypatch.setattr(repository_module, "utcnow", lambda: written + timedelta(seconds=0.3, microseconds=400))
+        assert await repo.relay_once(grace=0.3) == 0  # nothing left pending
+        await eventually(lambda: asyncio.sleep(0, result=[e.id for e in published]), "the reply relayed")
+        assert [e.id for e in published] == ["reply-1"]
+        assert (await store["residents"].find_one({"_id": "r-1"}))["outbox"] == []
+    finally:
+        await bus.close()
+        if not store.in_memory:
+            await store.client.drop_database(f"relay_{unique}")
 
 
 async def test_an_unreadable_stored_state_is_not_silently_answered(dialog: Dialog):
