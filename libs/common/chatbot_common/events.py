@@ -38,7 +38,7 @@ def derived_id(*parts: object) -> str:
     ``str(uuid.uuid5(EVENT_NAMESPACE, "/".join(parts)))``, computed without building a
     ``UUID`` object (a few per message; a test checks it against ``uuid.uuid5``)."""
     name = "/".join([p if type(p) is str else str(p) for p in parts])
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
     h = digest.hex()

@@ -218,26 +218,24 @@ def _short_update_shape(document: Any) -> bool:
 
 
 def _short_operations() -> None:
+    import uuid
+    from collections.abc import Mapping
     from datetime import datetime
 
-    from collections.abc import Mapping
-
-    from bson import BSON
+    from bson import BSON, ObjectId
     from bson.errors import InvalidDocument
     from mongomock import OperationFailure, filtering, helpers
     from mongomock import collection as collection_module
     from mongomock.collection import Collection, _copy_field
     from mongomock.results import InsertOneResult
 
+    # mongomock's own operations, for every call the short paths leave to it
     find_one = Collection.find_one
+    insert_one = Collection.insert_one
     update = Collection._update
     patch = helpers.patch_datetime_awareness_in_document  # the fast one (_fast_copies ran)
     applies = filtering.filter_applies
     utc = helpers.utc
-    import uuid
-
-    from bson import ObjectId
-
     plain = frozenset((str, int, float, bool, type(None), bytes, ObjectId, uuid.UUID))
 
     def in_utc(value: Any) -> Any:
@@ -409,7 +407,6 @@ def _short_operations() -> None:
         taken["insert_one"] += 1
         return InsertOneResult(wanted, acknowledged=True)
 
-    insert_one = Collection.insert_one
     Collection.find_one = short_find_one
     Collection._update = short_update
     Collection.insert_one = short_insert_one
