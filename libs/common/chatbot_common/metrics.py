@@ -25,17 +25,18 @@ OUTBOX_UNPUBLISHED = Counter(
 
 
 class Children:
-    """One metric's children by label value, looked up once each: ``labels()`` takes a
-    lock and builds its key on every call, which per message adds up (``make bench``)."""
+    """One metric's children by label values (in the metric's label order), looked up
+    once each: ``labels()`` takes a lock and builds its key on every call, which per
+    message adds up (``make bench``)."""
 
     def __init__(self, metric: Any) -> None:
         self.metric = metric
-        self._children: dict[str, Any] = {}
+        self._children: dict[tuple[str, ...], Any] = {}
 
-    def __call__(self, value: str) -> Any:
-        child = self._children.get(value)
+    def __call__(self, *values: str) -> Any:
+        child = self._children.get(values)
         if child is None:
-            child = self._children[value] = self.metric.labels(value)
+            child = self._children[values] = self.metric.labels(*values)
         return child
 
 

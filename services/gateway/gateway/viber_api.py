@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import structlog
 
-from chatbot_common.metrics import VIBER_CALLS
+from chatbot_common.metrics import VIBER_CALLS, Children
 
 log = structlog.get_logger("gateway.viber_api")
 
@@ -103,27 +103,13 @@ class ViberRefused(Exception):
         return f"viber status {self.status} ({self.reason})"
 
 
-class _CallCounter:
-    """``VIBER_CALLS`` children by (method, status), looked up once each: ``labels()``
-    builds a key and takes a lock on every call."""
-
-    def __init__(self) -> None:
-        self._children: dict[tuple[str, str], Any] = {}
-
-    def inc(self, method: str, status: str) -> None:
-        child = self._children.get((method, status))
-        if child is None:
-            child = self._children[(method, status)] = VIBER_CALLS.labels(method=method, status=status)
-        child.inc()
-
-
 class ViberApi:
     def __init__(self, base_url: str, token: str, session: aiohttp.ClientSession) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.session = session
         self._headers = {"X-Viber-Auth-Token": token, "Content-Type": "application/json; charset=utf-8"}
-        self._calls = _CallCounter()
+        self._calls = Children(VIBER_CALLS)  # by (method, status)
 
     async def call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Call ``method``; return Viber's answer when its status is 0. Raises
@@ -138,17 +124,17 @@ class ViberApi:
                 if http == 200:
                     raw = await resp.read()
         except NOT_SENT as exc:
-            self._calls.inc(method, "network")
+            self._calls(method, "network").inc()
             raise TransientViberError(f"{method}: not sent: {exc!r}") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             # Everything else happens once a connection was there and the request may
             # have been written: a read timeout or the total timeout (plain
             # TimeoutError), ServerDisconnectedError, a connection reset while writing
             # or reading (ClientOSError), a broken answer (ClientPayloadError).
-            self._calls.inc(method, "unknown")
+            self._calls(method, "unknown").inc()
             raise ViberOutcomeUnknown(f"{method}: outcome unknown: {exc!r}") from exc
         if http != 200:
-            self._calls.inc(method, f"http{http}")
+            self._calls(method, f"http{http}").inc()
             if http in RETRYABLE_HTTP:
                 raise TransientViberError(f"{method}: HTTP {http}")
             if http >= 500:
@@ -159,9 +145,9 @@ class ViberApi:
             status = int(answer.get("status", -1))
         except (ValueError, TypeError, AttributeError) as exc:
             # HTTP 200 that isn't Viber's JSON: whoever answered may well have sent it.
-            self._calls.inc(method, "unreadable")
+            self._calls(method, "unreadable").inc()
             raise ViberOutcomeUnknown(f"{method}: unreadable answer") from exc
-        self._calls.inc(method, str(status))
+        self._calls(method, str(status)).inc()
         if status == OK:
             return answer  # type: ignore[no-any-return]
         if status == TOO_MANY_REQUESTS:

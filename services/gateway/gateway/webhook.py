@@ -51,7 +51,7 @@ from chatbot_common.bus import Bus, PublishError
 from chatbot_common.events import Button, derived_id, make_event
 from chatbot_common.http_server import MALFORMED_HTTP, one_line
 from chatbot_common.logging import describe_error
-from chatbot_common.metrics import WEBHOOK_CALLBACKS
+from chatbot_common.metrics import WEBHOOK_CALLBACKS, Children
 from chatbot_common.store import Inbox
 from chatbot_common.texts import catalog
 
@@ -74,19 +74,6 @@ _OK_BODY = json.dumps({"status": 0}).encode()
 def _json(body: bytes) -> web.Response:
     """What ``web.json_response`` answers, from a body encoded once."""
     return web.Response(body=body, content_type="application/json", charset="utf-8")
-
-
-class _Counted:
-    """``WEBHOOK_CALLBACKS`` children by (event, outcome), looked up once each."""
-
-    def __init__(self) -> None:
-        self._children: dict[tuple[str, str], Any] = {}
-
-    def __call__(self, event: str, outcome: str) -> None:
-        child = self._children.get((event, outcome))
-        if child is None:
-            child = self._children[(event, outcome)] = WEBHOOK_CALLBACKS.labels(event=event, outcome=outcome)
-        child.inc()
 
 
 def welcome_message(sender_name: str, sender_avatar: str | None) -> dict[str, Any]:
@@ -118,10 +105,13 @@ class Webhook:
         self.callbacks = callbacks  # keys from dedup_key(), remembered after the confirm
         self.welcome = welcome_message(sender_name, sender_avatar)
         self._welcome_body = json.dumps(self.welcome).encode()
-        self._count = _Counted()
+        self._counted = Children(WEBHOOK_CALLBACKS)  # by (event, outcome)
         self.max_age_ms = int((callback_memory - max_clock_skew).total_seconds() * 1000)
         self.max_ahead_ms = int(max_clock_skew.total_seconds() * 1000)
         self.clock = clock  # seconds since the epoch
+
+    def _count(self, event: str, outcome: str) -> None:
+        self._counted(event, outcome).inc()
 
     def freshness(self, timestamp_ms: int) -> str | None:
         """Why a callback with this timestamp is refused (``"stale"``/``"future"``), or
