@@ -128,7 +128,7 @@ def _fast_copies() -> None:
     shareable = frozenset((*atomic, datetime))
     plain = frozenset(atomic)
 
-    fast_deepcopy = _walker(shareable, (list,), lambda value: copy.deepcopy(value))
+    fast_deepcopy = _walker(shareable, (list,), copy.deepcopy)
 
     original_patch = helpers.patch_datetime_awareness_in_document
 
